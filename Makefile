@@ -7,7 +7,7 @@ VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 COLL_ROOT := $(CURDIR)/build/collections
 COLL_LINK := $(COLL_ROOT)/ansible_collections/wabot/wasender
-SANITY_ROOT := $(CURDIR)/build/sanity/ansible_collections/wabot/wasender
+SANITY_ROOT ?= $(CURDIR)/build/sanity/ansible_collections/wabot/wasender
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
@@ -45,7 +45,7 @@ pytest: setup
 sanity: setup
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(SANITY_ROOT)
-	cd $(SANITY_ROOT) && $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+	cd $(SANITY_ROOT) && $(BIN)/ansible-test sanity --venv --python 3.11 --color no $(SANITY_ARGS)
 
 lint: setup
 	$(BIN)/ansible-lint --profile production --offline

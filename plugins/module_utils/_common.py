@@ -1,0 +1,102 @@
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Argument specs shared by the modules (mirroring plugins/doc_fragments) and module glue."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.wabot.wasender.plugins.module_utils._dotenv import read_dotenv
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._wasender import (
+    WasenderClient,
+    resolve_credentials,
+)
+
+# doc fragment wabot.wasender.http
+HTTP_ARGS: dict[str, dict[str, t.Any]] = {
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
+    "timeout": {"type": "float", "default": 10.0},
+    "retries": {"type": "int", "default": 3},
+    "retry_delay": {"type": "float", "default": 1.0},
+}
+
+# doc fragment wabot.wasender.bot_env
+BOT_ENV_ARGS: dict[str, dict[str, t.Any]] = {
+    "bot_env_file": {"type": "path"},
+}
+
+# doc fragment wabot.wasender.wasender_api
+WASENDER_ARGS: dict[str, dict[str, t.Any]] = {
+    "wasender_api_url": {"type": "str"},
+    "wasender_api_token": {"type": "str", "no_log": True},
+}
+
+# Secrets read from bot_env_file: masked in every output of the module.
+ENV_SECRET_KEYS = ("JWT_SECRET", "WASENDER_API_TOKEN", "WASENDER_WEBHOOK_SECRET", "DB_PASSWORD", "DATABASE_URL")
+
+
+def argument_spec(*groups: dict[str, dict[str, t.Any]], **own: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
+    """Merge shared option groups with a module's own options (copies, so modules cannot alter the groups)."""
+    spec: dict[str, dict[str, t.Any]] = {}
+    for group in groups:
+        spec.update({name: dict(option) for name, option in group.items()})
+    spec.update(own)
+    return spec
+
+
+def check_http_params(params: t.Mapping[str, t.Any]) -> None:
+    """Reject HTTP option values argument_spec cannot constrain."""
+    if params.get("timeout") is not None and params["timeout"] <= 0:
+        raise WabotError(f"timeout must be a positive number of seconds, got {params['timeout']}")
+    if params.get("retries") is not None and not 0 <= params["retries"] <= 20:
+        raise WabotError(f"retries must be between 0 and 20, got {params['retries']}")
+    if params.get("retry_delay") is not None and params["retry_delay"] < 0:
+        raise WabotError(f"retry_delay must not be negative, got {params['retry_delay']}")
+
+
+def http_options(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """HttpClient keyword arguments from the module's http options."""
+    check_http_params(params)
+    return {
+        "timeout": params["timeout"],
+        "validate_certs": params["validate_certs"],
+        "ca_path": params.get("ca_path"),
+        "retries": params["retries"],
+        "retry_delay": params["retry_delay"],
+    }
+
+
+def register_secrets(module: t.Any, *values: t.Any) -> None:
+    """Mask values that are secret but were not module options (dotenv values, minted or fetched tokens)."""
+    for value in values:
+        if value:
+            module.no_log_values.add(str(value))
+
+
+def load_bot_env(module: t.Any) -> dict[str, str]:
+    """Read ``bot_env_file`` (if set) and mask the secrets it holds."""
+    path = module.params.get("bot_env_file")
+    if not path:
+        return {}
+    env = read_dotenv(path)
+    register_secrets(module, *(env.get(key) for key in ENV_SECRET_KEYS))
+    return env
+
+
+def wasender_client(module: t.Any, env: t.Mapping[str, str]) -> WasenderClient | None:
+    """A Wasender client from options or dotenv values, or None when no token is known."""
+    credentials = resolve_credentials(module.params, env)
+    if credentials is None:
+        return None
+    register_secrets(module, credentials.token)
+    return WasenderClient.create(credentials, **http_options(module.params))
+
+
+def fail(module: t.Any, error: WabotError, **result: t.Any) -> t.NoReturn:
+    """fail_json with the error's message and its secret-free details."""
+    details = {key: value for key, value in error.details.items() if key != "transient"}
+    module.fail_json(msg=error.message, **details, **result)
+    raise AssertionError("fail_json returned")  # pragma: no cover

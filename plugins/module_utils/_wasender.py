@@ -1,0 +1,140 @@
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Client of the hosted Wasender API (session management with the personal access token).
+
+Used to confirm stale sessions (an id the bot stores that Wasender answers 404 for, or
+that is absent from the account's session list) and to fetch raw QR payloads.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+
+from ansible_collections.wabot.wasender.plugins.module_utils._dotenv import read_dotenv
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._http import HttpClient, Response
+
+SESSION_NAME_PREFIX = "user-"
+
+
+@dataclass
+class WasenderCredentials:
+    """Where to reach Wasender and with which personal access token."""
+
+    url: str
+    token: str
+
+
+def resolve_credentials(params: t.Mapping[str, t.Any], env: t.Mapping[str, str] | None) -> WasenderCredentials | None:
+    """Credentials from the module options, completed from the bot's dotenv values.
+
+    Returns None when no token is known (Wasender is optional for most operations).
+    """
+    env = env or {}
+    token = params.get("wasender_api_token") or env.get("WASENDER_API_TOKEN")
+    if not token:
+        return None
+    url = params.get("wasender_api_url") or env.get("WASENDER_API_BASE_URL")
+    if not url:
+        raise WabotError(
+            "a Wasender API token is known but no URL: set wasender_api_url"
+            " (for example https://www.wasenderapi.com/api) or WASENDER_API_BASE_URL in bot_env_file"
+        )
+    return WasenderCredentials(url=url, token=token)
+
+
+class WasenderClient:
+    """Session-management calls; ids are handled as strings, as the bot stores them."""
+
+    def __init__(self, http: HttpClient) -> None:
+        self.http = http
+
+    @classmethod
+    def create(cls, credentials: WasenderCredentials, **http_options: t.Any) -> "WasenderClient":
+        headers = {"Authorization": f"Bearer {credentials.token}"}
+        return cls(HttpClient(base_url=credentials.url, service="Wasender API", headers=headers, **http_options))
+
+    def _call(self, method: str, path: str, allow_404: bool = False) -> Response | None:
+        response = self.http.request(method, path)
+        if response.status == 404 and allow_404:
+            return None
+        if response.status in (401, 403):
+            raise WabotError(
+                f"Wasender API rejected the token (HTTP {response.status}) on {method} {path}: wasender_api_token"
+                " (or WASENDER_API_TOKEN in bot_env_file) must be a valid personal access token, not a per-session API key",
+                status=response.status,
+            )
+        if response.status == 429:
+            raise WabotError(
+                f"Wasender API kept rate-limiting {method} {path} (HTTP 429) after {self.http.retries} retries:"
+                " lower the fleet's forks/serial or raise retries",
+                status=429,
+            )
+        if response.status >= 400:
+            raise WabotError(
+                f"Wasender API answered {method} {path} with HTTP {response.status}: {response.error_text()}",
+                status=response.status,
+            )
+        return response
+
+    @staticmethod
+    def _data(response: Response) -> t.Any:
+        if response.status == 204 or not response.body:
+            return None
+        body = response.json()
+        if isinstance(body, dict) and body.get("success") is False:
+            raise WabotError(f"Wasender API refused {response.method} {response.url}: {response.error_text()}")
+        return body.get("data") if isinstance(body, dict) else body
+
+    def list_sessions(self) -> list[dict[str, t.Any]]:
+        """All sessions of the account (one call)."""
+        response = self._call("GET", "whatsapp-sessions")
+        data = self._data(response) if response else None
+        if not isinstance(data, list):
+            raise WabotError("Wasender API answered GET whatsapp-sessions without a session list: is wasender_api_url the API base URL?")
+        return data
+
+    def get_session(self, session_id: str) -> dict[str, t.Any] | None:
+        """The session, or None when Wasender has no such session (HTTP 404: stale)."""
+        response = self._call("GET", f"whatsapp-sessions/{_checked_id(session_id)}", allow_404=True)
+        return self._data(response) if response else None
+
+    def delete_session(self, session_id: str) -> bool:
+        """Delete the session; False when it did not exist."""
+        response = self._call("DELETE", f"whatsapp-sessions/{_checked_id(session_id)}", allow_404=True)
+        return response is not None
+
+    def qr_code(self, session_id: str) -> str | None:
+        """The raw ``2@...`` QR payload after asking Wasender to connect; None when none is pending."""
+        sid = _checked_id(session_id)
+        connect = self._call("POST", f"whatsapp-sessions/{sid}/connect", allow_404=True)
+        if connect is None:
+            return None
+        data = self._data(connect) or {}
+        if data.get("qrCode"):
+            return str(data["qrCode"])
+        if str(data.get("status", "")).lower() == "connected":
+            return None
+        response = self._call("GET", f"whatsapp-sessions/{sid}/qrcode", allow_404=True)
+        data = (self._data(response) if response else None) or {}
+        return str(data["qrCode"]) if data.get("qrCode") else None
+
+
+def _checked_id(session_id: t.Any) -> str:
+    text = str(session_id).strip()
+    if not text.isdigit():
+        raise WabotError(f"Wasender session id {text!r} is not a decimal integer: the bot stores ids like '16548'")
+    return text
+
+
+def sessions_by_id(sessions: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, t.Mapping[str, t.Any]]:
+    """Index a session list by id as string, the form the bot's database stores."""
+    return {str(session.get("id")): session for session in sessions}
+
+
+def env_for(params: t.Mapping[str, t.Any]) -> dict[str, str]:
+    """The bot's dotenv values when ``bot_env_file`` is set, else an empty mapping."""
+    path = params.get("bot_env_file")
+    return read_dotenv(path) if path else {}
