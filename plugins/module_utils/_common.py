@@ -14,7 +14,7 @@ from ansible_collections.wabot.wasender.plugins.module_utils._wasender import (
     resolve_credentials,
 )
 
-# doc fragment wabot.wasender.http
+# doc fragment wabot.wasender.http_options
 HTTP_ARGS: dict[str, dict[str, t.Any]] = {
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
