@@ -1,0 +1,637 @@
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Direct, safe reset of Wasender session ids in the bot's SQLite database.
+
+Only Python's ``sqlite3`` module is used (never the sqlite3 CLI). The bot keeps its
+connections open and uses the default rollback journal, so every write here:
+
+* takes the write lock with ``BEGIN IMMEDIATE`` (waiting up to ``busy_timeout``),
+* re-reads the rows it is about to change under that lock and changes only rows that
+  still hold the session id read before (a row the bot changed meanwhile is left alone),
+* commits at most ``batch_size`` rows per transaction, so the bot is never blocked long
+  and an interrupted run leaves every row either old or reset (a rerun finishes the job).
+
+Rows are streamed with keyset pagination on ``rowid``: memory stays bounded by the batch
+size (plus at most ``report_limit`` reported rows), whatever the size of ``users``.
+Table and column names are constants; every value is bound as a parameter.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import shutil
+import sqlite3
+import stat
+import time
+import typing as t
+from array import array
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+TABLE = "users"
+REQUIRED_COLUMNS = ("id", "email", "wasender_session_id", "wasender_session_updated_at")
+SCOPES = ("stale", "all", "users")
+UPDATED_AT_MODES = ("null", "now")
+# Bound parameters per statement: far below SQLITE_MAX_VARIABLE_NUMBER of any SQLite (999 before 3.32).
+IN_CHUNK = 500
+BACKUP_STEP_PAGES = 2048
+BACKUP_STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+_BACKUP_STAMP_RE = r"\d{8}T\d{6}\.\d{6}Z"
+
+_SELECT_ROWS = f"SELECT rowid, id, email, wasender_session_id FROM {TABLE}"  # nosec - constant identifiers
+
+Hook = t.Callable[[str, t.Mapping[str, t.Any]], None]
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """One ``users`` row as read: rowid, user id, email and the stored session id (raw value)."""
+
+    rowid: int
+    user_id: t.Any
+    email: t.Any
+    session_id: t.Any
+
+    def report(self) -> dict[str, t.Any]:
+        return {
+            "user_id": None if self.user_id is None else str(self.user_id),
+            "email": self.email,
+            "previous_session_id": None if self.session_id is None else str(self.session_id),
+        }
+
+
+@dataclass
+class Backup:
+    """A verified backup file and the older backups pruned after it was written."""
+
+    path: str
+    size: int
+    seconds: float
+    pruned: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """What a reset (or its check-mode plan) did.
+
+    ``count`` rows were (or would be) reset; ``reset`` lists the first ``report_limit``
+    of them. ``skipped`` rows matched when read but had been changed by someone else by
+    the time the write lock was held, so they were left alone.
+    """
+
+    count: int = 0
+    matched: int = 0
+    skipped: int = 0
+    reset: list[dict[str, t.Any]] = field(default_factory=list)
+    truncated: bool = False
+    batches: int = 0
+    lock_hold_ms: array = field(default_factory=lambda: array("d"))
+    lock_wait_ms: array = field(default_factory=lambda: array("d"))
+    backup: Backup | None = None
+    seconds: float = 0.0
+
+    def add(self, row: UserRow, limit: int) -> None:
+        self.count += 1
+        if limit < 0 or len(self.reset) < limit:
+            self.reset.append(row.report())
+        else:
+            self.truncated = True
+
+    def lock_stats(self) -> dict[str, float | None]:
+        """Max and median write-lock hold time per batch, and the longest wait for the lock (milliseconds)."""
+        holds = sorted(self.lock_hold_ms)
+        return {
+            "max": round(holds[-1], 3) if holds else None,
+            "p50": round(holds[len(holds) // 2], 3) if holds else None,
+            "wait_max": round(max(self.lock_wait_ms), 3) if self.lock_wait_ms else None,
+        }
+
+    def as_dict(self) -> dict[str, t.Any]:
+        return {
+            "count": self.count,
+            "matched": self.matched,
+            "skipped": self.skipped,
+            "reset": self.reset,
+            "reset_truncated": self.truncated,
+            "batches": self.batches,
+            "lock_hold_ms": self.lock_stats(),
+            "backup_path": self.backup.path if self.backup else None,
+            "backups_pruned": self.backup.pruned if self.backup else [],
+        }
+
+
+@dataclass
+class Selection:
+    """Which rows a run targets: the scope, plus the live Wasender ids (stale) or the listed users' rowids (users)."""
+
+    scope: str
+    live_ids: frozenset[str] | None = None
+    rowids: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise WabotError(f"scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
+        if self.scope == "stale" and self.live_ids is None:
+            raise WabotError("scope=stale needs the session ids Wasender knows (one list call): give Wasender credentials")
+        if self.scope == "users" and self.rowids is None:
+            raise WabotError("scope=users needs the users to reset: set the users option")
+
+    def is_target(self, session_id: t.Any) -> bool:
+        if session_id is None:
+            return False
+        if self.scope == "stale":
+            return str(session_id) not in t.cast(frozenset, self.live_ids)
+        return True
+
+
+def now_ms() -> int:
+    """Epoch milliseconds, the form the bot (JavaScript ``Date``) writes into date columns."""
+    return int(time.time() * 1000)
+
+
+def _chunks(items: t.Sequence[t.Any], size: int = IN_CHUNK) -> t.Iterator[t.Sequence[t.Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _is_locked(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database table is locked" in text or "database schema is locked" in text
+
+
+def check_file(path: str, what: str = "path") -> int:
+    """Fail clearly unless ``path`` is an existing, readable regular file with the SQLite header; return its size."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise WabotError(f"{what} {path} does not exist: point {what} at the bot's SQLite file (for example backend/database/whatsapp_bot.db)") from None
+    except OSError as exc:
+        raise WabotError(f"cannot stat {what} {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise WabotError(f"{what} {path} is a directory, not a SQLite database file: point {what} at the database file inside it")
+    if not stat.S_ISREG(info.st_mode):
+        raise WabotError(f"{what} {path} is not a regular file, so it is not a SQLite database")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        raise WabotError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if not header:
+        raise WabotError(f"{what} {path} is an empty file, not a SQLite database: is this the bot's database?")
+    if not header.startswith(SQLITE_HEADER):
+        raise WabotError(
+            f"{what} {path} is not a SQLite database (its first bytes are not the SQLite header 'SQLite format 3'):"
+            " is this the bot's database file?"
+        )
+    if len(header) < 100:
+        raise WabotError(f"{what} {path} is a corrupt SQLite database: the file is shorter than the 100-byte SQLite header")
+    return info.st_size
+
+
+def connect(path: str, read_only: bool, busy_timeout: int) -> sqlite3.Connection:
+    """Open an existing database (never create one); read-only connections cannot change a byte of the file.
+
+    ``busy_timeout`` is in milliseconds. Transactions are explicit (autocommit mode).
+    """
+    mode = "ro" if read_only else "rw"
+    uri = f"file:{quote(os.path.abspath(path))}?mode={mode}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout / 1000.0, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise WabotError(f"cannot open SQLite database {path}: {exc}") from None
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout)}")
+    return conn
+
+
+def _locked_error(path: str, busy_timeout: int, done: int = 0, during: str = "reading it") -> WabotError:
+    rows = f"{done} rows were reset before; run the module again to finish" if done else "nothing was changed"
+    return WabotError(
+        f"database is locked: another connection (the running bot?) held {path} longer than busy_timeout={busy_timeout} ms"
+        f" while {during}; {rows}. Retry, raise busy_timeout, or stop the bot",
+        count=done,
+    )
+
+
+def validate(conn: sqlite3.Connection, path: str, busy_timeout: int, full: bool = False) -> list[str]:
+    """Check the database (``PRAGMA quick_check`` or ``integrity_check``) and the ``users`` schema; return its columns."""
+    pragma = "integrity_check" if full else "quick_check"
+    try:
+        problems = [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}").fetchall()]
+        kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (TABLE,)).fetchone()
+        columns = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({TABLE})").fetchall()]
+    except sqlite3.OperationalError as exc:
+        if _is_locked(exc):
+            raise _locked_error(path, busy_timeout, during="checking it") from None
+        raise WabotError(f"cannot read SQLite database {path}: {exc}. Nothing was changed") from None
+    except sqlite3.DatabaseError as exc:
+        raise WabotError(f"SQLite database {path} is corrupt or not a database ({exc}): restore it from a backup. Nothing was changed") from None
+    if problems != ["ok"]:
+        shown = "; ".join(problems[:5])
+        raise WabotError(f"SQLite database {path} is corrupt (PRAGMA {pragma}: {shown}): restore it from a backup. Nothing was changed")
+    if kind is None:
+        raise WabotError(f"SQLite database {path} has no table {TABLE!r}: is this the bot's database (run its migrations first)? Nothing was changed")
+    if kind[0] != "table":
+        raise WabotError(f"{TABLE!r} in {path} is a {kind[0]}, not a table: this is not the bot's schema. Nothing was changed")
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise WabotError(
+            f"table {TABLE!r} in {path} lacks the column(s) {', '.join(missing)} (it has {', '.join(columns)}):"
+            " this is not the bot's schema, or its migrations have not run. Nothing was changed"
+        )
+    try:
+        conn.execute(f"SELECT rowid FROM {TABLE} LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise WabotError(f"table {TABLE!r} in {path} has no rowid ({exc}): this is not the bot's schema. Nothing was changed") from None
+    return columns
+
+
+def any_session_ids(conn: sqlite3.Connection) -> bool:
+    """Whether any user holds a session id (no need to ask Wasender otherwise)."""
+    return conn.execute(f"SELECT 1 FROM {TABLE} WHERE wasender_session_id IS NOT NULL LIMIT 1").fetchone() is not None
+
+
+def resolve_users(conn: sqlite3.Connection, entries: t.Sequence[str]) -> tuple[int, ...]:
+    """Rowids of the users named by id or email; any unknown entry is an error (nothing is changed)."""
+    rowids: set[int] = set()
+    unknown: list[str] = []
+    for entry in entries:
+        value = str(entry).strip()
+        found = conn.execute(f"SELECT rowid FROM {TABLE} WHERE id = ? OR email = ?", (value, value)).fetchall()
+        if not found and "@" in value:
+            found = conn.execute(f"SELECT rowid FROM {TABLE} WHERE lower(email) = lower(?)", (value,)).fetchall()
+        if not found:
+            unknown.append(value)
+        rowids.update(int(row[0]) for row in found)
+    if unknown:
+        raise WabotError(
+            f"unknown user(s) {', '.join(repr(u) for u in unknown)}: no user in {TABLE} has that id or email. Nothing was changed",
+            unknown_users=unknown,
+        )
+    return tuple(sorted(rowids))
+
+
+def iter_candidates(conn: sqlite3.Connection, selection: Selection, page_size: int) -> t.Iterator[UserRow]:
+    """Rows holding a session id that the selection targets, in rowid order, one short read per page."""
+    if selection.scope == "users":
+        for chunk in _chunks(t.cast(tuple, selection.rowids)):
+            query = f"{_SELECT_ROWS} WHERE rowid IN ({_marks(len(chunk))}) AND wasender_session_id IS NOT NULL ORDER BY rowid"
+            for raw in conn.execute(query, tuple(chunk)).fetchall():
+                row = UserRow(*raw)
+                if selection.is_target(row.session_id):
+                    yield row
+        return
+    last = -(2 ** 63)
+    query = f"{_SELECT_ROWS} WHERE rowid > ? AND wasender_session_id IS NOT NULL ORDER BY rowid LIMIT ?"
+    while True:
+        page = conn.execute(query, (last, page_size)).fetchall()
+        if not page:
+            return
+        for raw in page:
+            row = UserRow(*raw)
+            if selection.is_target(row.session_id):
+                yield row
+        last = page[-1][0]
+        if len(page) < page_size:
+            return
+
+
+def plan(conn: sqlite3.Connection, selection: Selection, report_limit: int, page_size: int = 5000) -> Outcome:
+    """Check mode: what a reset would change, read only."""
+    started = time.monotonic()
+    outcome = Outcome()
+    for row in iter_candidates(conn, selection, page_size):
+        outcome.matched += 1
+        outcome.add(row, report_limit)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _backup_name(db_path: str, when: datetime.datetime) -> str:
+    return f"{os.path.basename(db_path)}.{when.strftime(BACKUP_STAMP_FORMAT)}.bak"
+
+
+def list_backups(db_path: str, backup_dir: str) -> list[str]:
+    """This database's backups in ``backup_dir``, oldest first (names sort by their UTC timestamp)."""
+    pattern = re.compile(rf"^{re.escape(os.path.basename(db_path))}\.{_BACKUP_STAMP_RE}\.bak$")
+    try:
+        names = sorted(name for name in os.listdir(backup_dir) if pattern.match(name))
+    except OSError:
+        return []
+    return [os.path.join(backup_dir, name) for name in names]
+
+
+def make_backup(conn: sqlite3.Connection, db_path: str, backup_dir: str, keep: int) -> Backup:
+    """Online backup of ``conn``'s database into ``backup_dir``: mode 0600, owner of the database, verified, pruned.
+
+    Any failure (missing or read-only directory, no space, I/O error) raises before the database is touched.
+    """
+    started = time.monotonic()
+    if not os.path.isdir(backup_dir):
+        raise WabotError(f"backup_dir {backup_dir} does not exist or is not a directory: create it or set backup_dir. Nothing was changed")
+    db_info = os.stat(db_path)
+    try:
+        free = shutil.disk_usage(backup_dir).free
+    except OSError:
+        free = None
+    if free is not None and free < db_info.st_size:
+        raise WabotError(
+            f"cannot write a backup into {backup_dir}: {free} bytes free, the database needs {db_info.st_size}."
+            " Free some space or choose another backup_dir. Nothing was changed"
+        )
+    final = os.path.join(backup_dir, _backup_name(db_path, datetime.datetime.now(datetime.timezone.utc)))
+    partial = f"{final}.partial"
+    target: sqlite3.Connection | None = None
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        os.chmod(partial, 0o600)
+        target = sqlite3.connect(partial, isolation_level=None)
+        conn.backup(target, pages=BACKUP_STEP_PAGES, sleep=0.01)
+        verdict = [str(row[0]) for row in target.execute("PRAGMA integrity_check").fetchall()]
+        target.close()
+        target = None
+        if verdict != ["ok"]:
+            raise WabotError(f"the backup {partial} failed PRAGMA integrity_check ({'; '.join(verdict[:3])}). Nothing was changed")
+        if (os.stat(partial).st_uid, os.stat(partial).st_gid) != (db_info.st_uid, db_info.st_gid):
+            os.chown(partial, db_info.st_uid, db_info.st_gid)
+        with open(partial, "rb") as handle:
+            os.fsync(handle.fileno())
+        if os.path.exists(final):
+            raise WabotError(f"backup {final} already exists: another run is taking a backup at the same moment. Nothing was changed")
+        os.rename(partial, final)
+        _fsync_dir(backup_dir)
+    except WabotError:
+        _discard(partial, target)
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        _discard(partial, target)
+        if isinstance(exc, sqlite3.OperationalError) and _is_locked(exc):
+            raise WabotError(f"database is locked: cannot read {db_path} for the backup. Nothing was changed") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise WabotError(
+            f"cannot write the backup into {backup_dir}: {reason}. Nothing was changed in {db_path}:"
+            " choose a writable backup_dir with enough space (or set backup=false to reset without a backup)"
+        ) from None
+    backup = Backup(path=final, size=os.stat(final).st_size, seconds=time.monotonic() - started)
+    if keep > 0:
+        for old in list_backups(db_path, backup_dir)[:-keep]:
+            try:
+                os.unlink(old)
+                backup.pruned.append(old)
+            except OSError:
+                pass
+    return backup
+
+
+def _discard(partial: str, target: sqlite3.Connection | None) -> None:
+    if target is not None:
+        try:
+            target.close()
+        except sqlite3.Error:
+            pass
+    for name in (partial, f"{partial}-journal"):
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class Resetter:
+    """Batched, guarded reset of the selected rows on a read-write connection."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        selection: Selection,
+        *,
+        updated_at: str = "null",
+        batch_size: int = 5000,
+        batch_pause: float = 0.0,
+        busy_timeout: int = 5000,
+        report_limit: int = 10000,
+        backup: t.Callable[[], Backup] | None = None,
+        hook: Hook | None = None,
+    ) -> None:
+        if updated_at not in UPDATED_AT_MODES:
+            raise WabotError(f"updated_at must be one of {', '.join(UPDATED_AT_MODES)}, got {updated_at!r}")
+        if batch_size < 1:
+            raise WabotError(f"batch_size must be at least 1, got {batch_size}")
+        self.conn = conn
+        self.path = path
+        self.selection = selection
+        self.updated_at = updated_at
+        self.batch_size = batch_size
+        self.batch_pause = batch_pause
+        self.busy_timeout = busy_timeout
+        self.report_limit = report_limit
+        self.backup = backup
+        self.hook = hook
+        self.outcome = Outcome()
+
+    def run(self) -> Outcome:
+        """Reset in batches; on failure the WabotError carries ``count`` (rows already committed)."""
+        started = time.monotonic()
+        pending: list[UserRow] = []
+        try:
+            for row in iter_candidates(self.conn, self.selection, max(self.batch_size, 1000)):
+                self.outcome.matched += 1
+                pending.append(row)
+                if len(pending) >= self.batch_size:
+                    self._flush(pending)
+                    pending = []
+            if pending:
+                self._flush(pending)
+        except sqlite3.Error as exc:
+            self._rollback()
+            done = self.outcome.count
+            if _is_locked(exc):
+                raise _locked_error(self.path, self.busy_timeout, done, "resetting it") from None
+            rows = f"{done} rows were reset before the error (each batch is all or nothing); run again to finish" if done else "nothing was changed"
+            raise WabotError(f"SQLite error on {self.path}: {exc}; {rows}", count=done) from None
+        finally:
+            self.outcome.seconds = time.monotonic() - started
+        return self.outcome
+
+    def _rollback(self) -> None:
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _emit(self, event: str, **info: t.Any) -> None:
+        if self.hook is not None:
+            self.hook(event, info)
+
+    def _flush(self, pending: list[UserRow]) -> None:
+        if self.backup is not None and self.outcome.backup is None:
+            self.outcome.backup = self.backup()
+            self._emit("backup", path=self.outcome.backup.path)
+        if self.outcome.batches and self.batch_pause > 0:
+            time.sleep(self.batch_pause)  # let the bot's waiting writers take the lock
+        asked = time.monotonic()
+        self.conn.execute("BEGIN IMMEDIATE")
+        locked = time.monotonic()
+        try:
+            expected = {row.rowid: row for row in pending}
+            current: dict[int, tuple[t.Any, t.Any]] = {}
+            for chunk in _chunks(list(expected)):
+                query = f"SELECT rowid, id, wasender_session_id FROM {TABLE} WHERE rowid IN ({_marks(len(chunk))})"
+                for rowid, user_id, session_id in self.conn.execute(query, tuple(chunk)):
+                    current[rowid] = (user_id, session_id)
+            todo = [row for row in pending if current.get(row.rowid) == (row.user_id, row.session_id)]
+            value = now_ms() if self.updated_at == "now" else None
+            for chunk in _chunks([row.rowid for row in todo]):
+                self.conn.execute(
+                    f"UPDATE {TABLE} SET wasender_session_id = NULL, wasender_session_updated_at = ?"
+                    f" WHERE rowid IN ({_marks(len(chunk))}) AND wasender_session_id IS NOT NULL",
+                    (value, *chunk),
+                )
+            self._emit("before_commit", rows=len(todo), done=self.outcome.count)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        finally:
+            released = time.monotonic()
+        self.outcome.batches += 1
+        self.outcome.lock_wait_ms.append((locked - asked) * 1000.0)
+        self.outcome.lock_hold_ms.append((released - locked) * 1000.0)
+        self.outcome.skipped += len(pending) - len(todo)
+        for row in todo:
+            self.outcome.add(row, self.report_limit)
+        self._emit("committed", rows=len(todo), done=self.outcome.count, batch=self.outcome.batches)
+
+
+@dataclass(frozen=True)
+class Restorable:
+    """One user's session columns in a backup."""
+
+    user_id: t.Any
+    email: t.Any
+    session_id: t.Any
+    updated_at: t.Any
+
+
+def restore_sessions(
+    conn: sqlite3.Connection | None,
+    path: str,
+    source: str,
+    *,
+    read_conn: sqlite3.Connection,
+    batch_size: int = 5000,
+    busy_timeout: int = 5000,
+    report_limit: int = 10000,
+    backup: t.Callable[[], Backup] | None = None,
+) -> Outcome:
+    """Put the session columns of every user found in the backup ``source`` back into the database.
+
+    Only ``wasender_session_id`` and ``wasender_session_updated_at`` of users present in
+    both (matched by ``id``) are written, and only where they differ, so everything else the
+    bot stored since the backup is kept. ``conn=None`` plans only (check mode). ``reset`` in
+    the outcome lists the users whose columns change, with the session id they hold now.
+    """
+    check_file(source, "restore_from")
+    src = connect(source, True, busy_timeout)
+    outcome = Outcome()
+    started = time.monotonic()
+    try:
+        validate(src, source, busy_timeout, full=True)
+        last = -(2 ** 63)
+        query = f"SELECT rowid, id, email, wasender_session_id, wasender_session_updated_at FROM {TABLE} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        while True:
+            page = src.execute(query, (last, batch_size)).fetchall()
+            if not page:
+                break
+            last = page[-1][0]
+            wanted = {row[1]: Restorable(*row[1:]) for row in page if row[1] is not None}
+            _restore_page(conn or read_conn, conn is not None, wanted, outcome, report_limit, backup)
+            if len(page) < batch_size:
+                break
+    except sqlite3.Error as exc:
+        if conn is not None and conn.in_transaction:
+            conn.execute("ROLLBACK")
+        done = outcome.count
+        if _is_locked(exc):
+            raise _locked_error(path, busy_timeout, done, "restoring it") from None
+        raise WabotError(f"SQLite error while restoring {path} from {source}: {exc}; {done} users were restored before", count=done) from None
+    finally:
+        src.close()
+        outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _restore_page(
+    conn: sqlite3.Connection,
+    write: bool,
+    wanted: dict[t.Any, Restorable],
+    outcome: Outcome,
+    report_limit: int,
+    backup: t.Callable[[], Backup] | None,
+) -> None:
+    def differing() -> list[tuple[UserRow, Restorable]]:
+        found: list[tuple[UserRow, Restorable]] = []
+        ids = list(wanted)
+        for chunk in _chunks(ids):
+            query = f"SELECT rowid, id, email, wasender_session_id, wasender_session_updated_at FROM {TABLE} WHERE id IN ({_marks(len(chunk))})"
+            for rowid, user_id, email, session_id, updated_at in conn.execute(query, tuple(chunk)):
+                old = wanted[user_id]
+                if (session_id, updated_at) != (old.session_id, old.updated_at):
+                    found.append((UserRow(rowid, user_id, email, session_id), old))
+        return found
+
+    changes = differing()
+    if not changes:
+        return
+    if not write:
+        outcome.matched += len(changes)
+        for row, _old in changes:
+            outcome.add(row, report_limit)
+        return
+    if backup is not None and outcome.backup is None:
+        outcome.backup = backup()
+    asked = time.monotonic()
+    conn.execute("BEGIN IMMEDIATE")
+    locked = time.monotonic()
+    try:
+        changes = differing()
+        conn.executemany(
+            f"UPDATE {TABLE} SET wasender_session_id = ?, wasender_session_updated_at = ? WHERE rowid = ?",
+            [(old.session_id, old.updated_at, row.rowid) for row, old in changes],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    released = time.monotonic()
+    outcome.batches += 1
+    outcome.matched += len(changes)
+    outcome.lock_wait_ms.append((locked - asked) * 1000.0)
+    outcome.lock_hold_ms.append((released - locked) * 1000.0)
+    for row, _old in changes:
+        outcome.add(row, report_limit)

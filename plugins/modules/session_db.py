@@ -1,0 +1,443 @@
+#!/usr/bin/python
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: session_db
+short_description: Reset stale Wasender session ids directly in the bot's SQLite database, safely
+version_added: 1.0.0
+description:
+  - The reset guide's "Database Reset (Direct)" without its dangers. The guide runs
+    C(UPDATE users SET wasender_session_id = NULL, wasender_session_updated_at = NULL WHERE wasender_session_id IS NOT NULL)
+    with the sqlite3 CLI; this module does the same with Python's C(sqlite3) module only (no sqlite3 CLI is needed),
+    works without the bot running and without any API token (except for O(scope=stale)), and adds targeting,
+    backups, lock handling and batching.
+  - "Targets the users selected by O(scope): only those whose stored session id Wasender no longer has (V(stale), the default),
+    every user holding a session id (V(all), the guide's behaviour), or the users listed in O(users)."
+  - Before any write the file is validated (it exists, is a SQLite database that passes C(PRAGMA quick_check),
+    and its C(users) table has the columns C(id), C(email), C(wasender_session_id), C(wasender_session_updated_at));
+    every failure is reported clearly and nothing is changed.
+  - Before the first write a backup is taken with SQLite's online backup API (safe while the bot runs),
+    verified with C(PRAGMA integrity_check), given mode 0600 and the owner of the database, and older backups
+    are pruned to O(keep_backups). If the backup cannot be written, the module fails before touching the database.
+  - "Each write transaction takes the write lock with C(BEGIN IMMEDIATE) (waiting up to O(busy_timeout) for a running bot),
+    re-reads the rows under the lock and clears only rows that still hold the session id read before, and commits
+    at most O(batch_size) rows: a reset of up to O(batch_size) rows is all or nothing, a larger one commits batch by batch,
+    so a live bot is never blocked for long. Every row is either old or reset, never half-written; an interrupted run
+    reports how many rows were done, and running the module again finishes the job."
+  - Rows are streamed in pages, so tables of millions of users are handled without loading them into memory.
+  - After a reset, restart the bot and let each user create a new session (C(POST /api/whatsapp/user/session/ensure), scan the QR code).
+author:
+  - wabot.wasender developers
+extends_documentation_fragment:
+  - wabot.wasender.http_options
+  - wabot.wasender.bot_env
+  - wabot.wasender.wasender_api
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Lists exactly what would be reset; the database is opened read-only, so the file stays byte-identical, and no backup is written.
+  diff_mode:
+    support: full
+    details:
+      - Shows each affected user's session id before and after (at most O(report_limit) users).
+options:
+  path:
+    description:
+      - Path on the target of the bot's SQLite database file, for example C(backend/database/whatsapp_bot.db)
+        (the upstream development default is C(backend/database/whatsapp_bot_dev.sqlite3)).
+      - It must exist; the module never creates a database.
+    type: path
+    required: true
+  scope:
+    description:
+      - Which users to reset.
+      - V(stale) resets only users whose stored session id is not among the sessions of the Wasender account.
+        It needs Wasender credentials (O(wasender_api_token) and O(wasender_api_url), or O(bot_env_file)),
+        and makes exactly one call (C(GET /whatsapp-sessions)) per run. Ids are compared as strings.
+      - V(all) resets every user that holds a session id, like the reset guide's SQL.
+      - V(users) resets the users named in O(users). An unknown id or email is an error and nothing is changed.
+    type: str
+    choices: [stale, all, users]
+    default: stale
+  users:
+    description:
+      - User ids (C(users.id)) or emails of the users to reset, for O(scope=users).
+      - Emails are matched exactly, then case-insensitively.
+      - Listed users that hold no session id are left alone (nothing to reset).
+    type: list
+    elements: str
+  updated_at:
+    description:
+      - What to write into C(wasender_session_updated_at) of each reset user.
+      - V(null) clears it, as the reset guide does.
+      - V(now) writes the current time in epoch milliseconds, as the bot itself does when it changes a session.
+      - Quote the value in YAML (V('null')); an unquoted C(null) also selects the default.
+    type: str
+    choices: ['null', 'now']
+    default: 'null'
+  backup:
+    description:
+      - Take a verified backup of the database before the first write. No backup is taken when nothing changes or in check mode.
+    type: bool
+    default: true
+  backup_dir:
+    description:
+      - Directory for the backups. Defaults to the directory of O(path).
+      - Backups are named C(<database file name>.<UTC timestamp>.bak), for example C(whatsapp_bot.db.20260124T101500.123456Z.bak).
+    type: path
+  keep_backups:
+    description:
+      - How many backups of this database to keep in O(backup_dir); older ones are deleted after a new backup is verified.
+      - V(0) keeps all of them.
+    type: int
+    default: 10
+  batch_size:
+    description:
+      - Most rows changed per write transaction. Each batch holds the write lock only for its own rows.
+    type: int
+    default: 5000
+  batch_pause:
+    description:
+      - Seconds to wait between two batches, so that the bot's own writes get the lock in between.
+    type: float
+    default: 0.02
+  busy_timeout:
+    description:
+      - Milliseconds to wait for a lock held by another connection (the running bot) before failing with "database is locked".
+      - A lock that outlasts it before the first write fails the module with nothing changed.
+    type: int
+    default: 5000
+  report_limit:
+    description:
+      - Most users listed in RV(reset) and in the diff; RV(count) always counts all of them.
+      - Keeps the result small on very large databases. V(-1) lists every user.
+    type: int
+    default: 10000
+  restore_from:
+    description:
+      - Path of a backup made by this module (or any copy of the database). Instead of resetting, put the session columns
+        C(wasender_session_id) and C(wasender_session_updated_at) of every user found in it back into O(path).
+      - Only those two columns of users present in both (matched by C(id)) are written, and only where they differ;
+        everything else the bot stored since the backup is kept. The current state is backed up first (O(backup)).
+      - The backup must pass C(PRAGMA integrity_check). O(scope) and O(users) are ignored.
+    type: path
+notes:
+  - Runs on the bot host (the database is a local file); it needs only Python's standard library there.
+  - The bot may keep running. Its connections use SQLite's default rollback journal; the module waits up to O(busy_timeout)
+    for their locks and holds the write lock one batch at a time.
+  - "How to restore: to put back only the session ids, run the module with O(restore_from) set to a backup (the bot may run).
+    To restore the whole database, stop the bot, copy the backup over the database file
+    (C(install -m 0600 -o <owner> -g <group> whatsapp_bot.db.<timestamp>.bak whatsapp_bot.db)),
+    remove a left-over C(whatsapp_bot.db-journal) file only if it belongs to a run you know was rolled back, and start the bot."
+  - RV(changed) is true only when a row changed, so a second run reports no change.
+seealso:
+  - module: wabot.wasender.session
+  - module: wabot.wasender.session_info
+"""
+
+EXAMPLES = r"""
+- name: Reset only the stale sessions (Wasender credentials read from the bot's .env)
+  wabot.wasender.session_db:
+    path: /opt/whatsapp-bot/backend/database/whatsapp_bot.db
+    bot_env_file: /opt/whatsapp-bot/backend/.env
+  register: stale_reset
+
+- name: Name the users whose stale session was reset
+  ansible.builtin.debug:
+    msg: "{{ stale_reset.count }} reset: {{ stale_reset.reset | map(attribute='email') | join(', ') }}"
+
+- name: The reset guide's "Database Reset (Direct)" for every user, with a backup and batched writes
+  wabot.wasender.session_db:
+    path: /opt/whatsapp-bot/backend/database/whatsapp_bot.db
+    scope: all
+    updated_at: 'null'
+    backup_dir: /var/backups/whatsapp-bot
+    keep_backups: 5
+
+- name: Reset two users, writing the time as the bot does (epoch milliseconds)
+  wabot.wasender.session_db:
+    path: /opt/whatsapp-bot/backend/database/whatsapp_bot.db
+    scope: users
+    users:
+      - anna@example.com
+      - 3f1c2a9e-6a4b-4d8e-9a51-0c7e2b1d4f60
+    updated_at: now
+
+- name: Preview a stale-only reset (nothing is written, no backup)
+  wabot.wasender.session_db:
+    path: /opt/whatsapp-bot/backend/database/whatsapp_bot.db
+    wasender_api_url: https://www.wasenderapi.com/api
+    wasender_api_token: "{{ vault_wasender_pat }}"
+  check_mode: true
+  diff: true
+
+- name: Put the session ids of a backup back (undo a reset)
+  wabot.wasender.session_db:
+    path: /opt/whatsapp-bot/backend/database/whatsapp_bot.db
+    restore_from: /opt/whatsapp-bot/backend/database/whatsapp_bot.db.20260124T101500.123456Z.bak
+"""
+
+RETURN = r"""
+reset:
+  description:
+    - The users whose session id was reset (in check mode, would be reset), in table order, at most O(report_limit) of them.
+    - With O(restore_from), the users whose session columns were restored, with the session id they held before.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    user_id:
+      description: The user's C(users.id).
+      type: str
+      sample: 3f1c2a9e-6a4b-4d8e-9a51-0c7e2b1d4f60
+    email:
+      description: The user's email.
+      type: str
+      sample: anna@example.com
+    previous_session_id:
+      description: The Wasender session id the user held before (as the text the bot stores).
+      type: str
+      sample: '16548'
+count:
+  description: How many users were reset (in check mode, would be reset). Counts all of them, also beyond O(report_limit).
+  returned: always
+  type: int
+  sample: 3
+matched:
+  description:
+    - How many users the scope selected that held a session id when read.
+    - Differs from RV(count) only by RV(skipped).
+  returned: success
+  type: int
+  sample: 3
+skipped:
+  description: Users selected when read whose session id had been changed by someone else (the bot) before the write lock was held; left alone.
+  returned: success
+  type: int
+  sample: 0
+reset_truncated:
+  description: True when more users were reset than RV(reset) lists (see O(report_limit)).
+  returned: success
+  type: bool
+  sample: false
+backup_path:
+  description: The verified backup taken before the first write; null when no backup was taken (nothing changed, check mode, O(backup=false)).
+  returned: success
+  type: str
+  sample: /opt/whatsapp-bot/backend/database/whatsapp_bot.db.20260124T101500.123456Z.bak
+backups_pruned:
+  description: Older backups deleted to keep O(keep_backups).
+  returned: success
+  type: list
+  elements: str
+  sample: []
+batches:
+  description: How many write transactions were committed.
+  returned: always
+  type: int
+  sample: 1
+lock_hold_ms:
+  description: How long each batch held the write lock (C(max), median C(p50)) and the longest wait for it (C(wait_max)), in milliseconds; null without writes.
+  returned: success
+  type: dict
+  sample: {max: 12.5, p50: 11.8, wait_max: 0.1}
+wasender_sessions:
+  description: How many sessions the Wasender account has (O(scope=stale) only; null when no user held a session id, so Wasender was not asked).
+  returned: success
+  type: int
+  sample: 4
+scope:
+  description: The scope used (V(restore) with O(restore_from)).
+  returned: always
+  type: str
+  sample: stale
+path:
+  description: The database file.
+  returned: always
+  type: str
+  sample: /opt/whatsapp-bot/backend/database/whatsapp_bot.db
+restored_from:
+  description: The backup the session columns were restored from (O(restore_from) only).
+  returned: when restore_from is set
+  type: str
+"""
+
+import os
+import typing as t
+from functools import partial
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.wabot.wasender.plugins.module_utils._common import (
+    BOT_ENV_ARGS,
+    HTTP_ARGS,
+    WASENDER_ARGS,
+    argument_spec,
+    fail,
+    load_bot_env,
+    wasender_client,
+)
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
+    SCOPES,
+    UPDATED_AT_MODES,
+    Outcome,
+    Resetter,
+    Selection,
+    any_session_ids,
+    check_file,
+    connect,
+    make_backup,
+    plan,
+    resolve_users,
+    restore_sessions,
+    validate,
+)
+from ansible_collections.wabot.wasender.plugins.module_utils._wasender import sessions_by_id
+
+
+def _check_params(params: t.Mapping[str, t.Any]) -> None:
+    if params["batch_size"] < 1:
+        raise WabotError(f"batch_size must be at least 1, got {params['batch_size']}")
+    if params["busy_timeout"] < 0:
+        raise WabotError(f"busy_timeout must not be negative (milliseconds), got {params['busy_timeout']}")
+    if params["keep_backups"] < 0:
+        raise WabotError(f"keep_backups must not be negative (0 keeps all), got {params['keep_backups']}")
+    if params["batch_pause"] < 0:
+        raise WabotError(f"batch_pause must not be negative, got {params['batch_pause']}")
+    if params["report_limit"] < -1:
+        raise WabotError(f"report_limit must be -1 (no limit) or more, got {params['report_limit']}")
+    if params["scope"] == "users" and not params["users"] and not params["restore_from"]:
+        raise WabotError("scope=users needs the users to reset: list their ids or emails in users")
+    if params["users"] and params["scope"] != "users":
+        raise WabotError(f"users is only used with scope=users (scope is {params['scope']}): set scope=users or drop users")
+
+
+def _diff(path: str, reset: list[dict[str, t.Any]], restored: bool) -> dict[str, str]:
+    before = [f"{row['email']} ({row['user_id']}): {row['previous_session_id']}" for row in reset]
+    after = [f"{row['email']} ({row['user_id']}): {'restored from backup' if restored else 'null'}" for row in reset]
+    return {
+        "before_header": f"{path} users.wasender_session_id",
+        "after_header": f"{path} users.wasender_session_id",
+        "before": "".join(f"{line}\n" for line in before),
+        "after": "".join(f"{line}\n" for line in after),
+    }
+
+
+def _selection(module: AnsibleModule, conn: t.Any, result: dict[str, t.Any]) -> Selection:
+    params = module.params
+    scope = params["scope"]
+    if scope == "users":
+        return Selection(scope, rowids=resolve_users(conn, params["users"]))
+    if scope == "stale":
+        result["wasender_sessions"] = None
+        if not any_session_ids(conn):
+            return Selection(scope, live_ids=frozenset())
+        client = wasender_client(module, load_bot_env(module))
+        if client is None:
+            raise WabotError(
+                "scope=stale needs the Wasender personal access token to tell stale ids from live ones:"
+                " set bot_env_file (the bot's backend/.env with WASENDER_API_TOKEN) or wasender_api_token,"
+                " or use scope=all or scope=users"
+            )
+        sessions = client.list_sessions()
+        result["wasender_sessions"] = len(sessions)
+        return Selection(scope, live_ids=frozenset(sessions_by_id(sessions)))
+    return Selection(scope)
+
+
+def run(module: AnsibleModule) -> dict[str, t.Any]:
+    params = module.params
+    path = params["path"]
+    _check_params(params)
+    scope = "restore" if params["restore_from"] else params["scope"]
+    result: dict[str, t.Any] = {"changed": False, "path": path, "scope": scope, "count": 0, "batches": 0}
+    check_file(path)
+    busy_timeout = params["busy_timeout"]
+    read_only = module.check_mode
+    conn = connect(path, read_only, busy_timeout)
+    try:
+        validate(conn, path, busy_timeout)
+        backup_dir = params["backup_dir"] or os.path.dirname(os.path.abspath(path))
+        backup = partial(make_backup, conn, path, backup_dir, params["keep_backups"]) if params["backup"] and not read_only else None
+
+        outcome: Outcome
+        if params["restore_from"]:
+            result["restored_from"] = params["restore_from"]
+            outcome = restore_sessions(
+                None if read_only else conn,
+                path,
+                params["restore_from"],
+                read_conn=conn,
+                batch_size=params["batch_size"],
+                busy_timeout=busy_timeout,
+                report_limit=params["report_limit"],
+                backup=backup,
+            )
+        else:
+            selection = _selection(module, conn, result)
+            if read_only:
+                outcome = plan(conn, selection, params["report_limit"], max(params["batch_size"], 1000))
+            else:
+                resetter = Resetter(
+                    conn,
+                    path,
+                    selection,
+                    updated_at=params["updated_at"],
+                    batch_size=params["batch_size"],
+                    batch_pause=params["batch_pause"],
+                    busy_timeout=busy_timeout,
+                    report_limit=params["report_limit"],
+                    backup=backup,
+                )
+                try:
+                    outcome = resetter.run()
+                except WabotError as error:
+                    done = resetter.outcome
+                    error.details.update({**done.as_dict(), "changed": done.count > 0})
+                    raise
+    finally:
+        conn.close()
+    result.update(outcome.as_dict())
+    result["changed"] = outcome.count > 0
+    if module._diff and outcome.count:
+        result["diff"] = _diff(path, outcome.reset, bool(params["restore_from"]))
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            HTTP_ARGS,
+            BOT_ENV_ARGS,
+            WASENDER_ARGS,
+            path={"type": "path", "required": True},
+            scope={"type": "str", "choices": list(SCOPES), "default": "stale"},
+            users={"type": "list", "elements": "str"},
+            updated_at={"type": "str", "choices": list(UPDATED_AT_MODES), "default": "null"},
+            backup={"type": "bool", "default": True},
+            backup_dir={"type": "path"},
+            keep_backups={"type": "int", "default": 10},
+            batch_size={"type": "int", "default": 5000},
+            batch_pause={"type": "float", "default": 0.02},
+            busy_timeout={"type": "int", "default": 5000},
+            report_limit={"type": "int", "default": 10000},
+            restore_from={"type": "path"},
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module)
+    except WabotError as error:
+        changed = bool(error.details.pop("changed", False))
+        fail(module, error, changed=changed, path=module.params["path"], scope=module.params["scope"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
