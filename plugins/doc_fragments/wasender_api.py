@@ -18,7 +18,7 @@ options:
   wasender_api_token:
     description:
       - Wasender personal access token (account level), the one the bot itself uses for session management.
-      - A per-session API key is not enough: listing and reading sessions needs the personal access token.
+      - A per-session API key is not enough, listing and reading sessions needs the personal access token.
       - Defaults to C(WASENDER_API_TOKEN) from O(bot_env_file).
       - Without a token the Wasender API is not called and staleness cannot be confirmed.
     type: str

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotAuth, BotClient, bot_url_from, resolve_auth
 from ansible_collections.wabot.wasender.plugins.module_utils._dotenv import read_dotenv
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import (
@@ -33,6 +34,22 @@ WASENDER_ARGS: dict[str, dict[str, t.Any]] = {
     "wasender_api_url": {"type": "str"},
     "wasender_api_token": {"type": "str", "no_log": True},
 }
+
+# doc fragment wabot.wasender.bot_api
+BOT_API_ARGS: dict[str, dict[str, t.Any]] = {
+    "bot_url": {"type": "str"},
+    "api_token": {"type": "str", "no_log": True},
+    "login_email": {"type": "str"},
+    "login_password": {"type": "str", "no_log": True},
+    "jwt_secret": {"type": "str", "no_log": True},
+    "user_id": {"type": "str"},
+    "account_id": {"type": "str"},
+}
+# AnsibleModule constraints of the three ways to authenticate (module-level copies are lists of lists).
+BOT_API_MUTUALLY_EXCLUSIVE: list[list[str]] = [["api_token", "login_email", "user_id"], ["api_token", "jwt_secret"], ["login_email", "jwt_secret"]]
+BOT_API_REQUIRED_TOGETHER: list[list[str]] = [["login_email", "login_password"]]
+BOT_API_REQUIRED_ONE_OF: list[list[str]] = [["api_token", "login_email", "user_id"]]
+BOT_API_REQUIRED_BY: dict[str, list[str]] = {"jwt_secret": ["user_id"], "account_id": ["user_id"]}
 
 # Secrets read from bot_env_file: masked in every output of the module.
 ENV_SECRET_KEYS = ("JWT_SECRET", "WASENDER_API_TOKEN", "WASENDER_WEBHOOK_SECRET", "DB_PASSWORD", "DATABASE_URL")
@@ -95,8 +112,20 @@ def wasender_client(module: t.Any, env: t.Mapping[str, str]) -> WasenderClient |
     return WasenderClient.create(credentials, **http_options(module.params))
 
 
+def bot_client(module: t.Any, env: t.Mapping[str, str], authenticate: bool = True) -> BotClient:
+    """A bot client for ``bot_url`` (or PORT from bot_env_file), authenticated in the way the options say.
+
+    Tokens obtained by login or minted from a secret are masked in every output of the module.
+    """
+    client = BotClient.create(bot_url_from(module.params, env), **http_options(module.params))
+    if authenticate:
+        auth: BotAuth = resolve_auth(module.params, env, client)
+        register_secrets(module, auth.token)
+    return client
+
+
 def fail(module: t.Any, error: WabotError, **result: t.Any) -> t.NoReturn:
     """fail_json with the error's message and its secret-free details."""
     details = {key: value for key, value in error.details.items() if key != "transient"}
-    module.fail_json(msg=error.message, **details, **result)
+    module.fail_json(msg=error.message, **{**result, **details})
     raise AssertionError("fail_json returned")  # pragma: no cover

@@ -106,17 +106,22 @@ class WasenderClient:
         response = self._call("DELETE", f"whatsapp-sessions/{_checked_id(session_id)}", allow_404=True)
         return response is not None
 
-    def qr_code(self, session_id: str) -> str | None:
-        """The raw ``2@...`` QR payload after asking Wasender to connect; None when none is pending."""
+    def qr_code(self, session_id: str, connect: bool = True) -> str | None:
+        """The raw ``2@...`` QR payload; None when none is pending.
+
+        With ``connect`` (default) Wasender is first asked to connect the session, which is a
+        mutating call; ``connect=False`` only reads the QR code (for check mode).
+        """
         sid = _checked_id(session_id)
-        connect = self._call("POST", f"whatsapp-sessions/{sid}/connect", allow_404=True)
-        if connect is None:
-            return None
-        data = self._data(connect) or {}
-        if data.get("qrCode"):
-            return str(data["qrCode"])
-        if str(data.get("status", "")).lower() == "connected":
-            return None
+        if connect:
+            answer = self._call("POST", f"whatsapp-sessions/{sid}/connect", allow_404=True)
+            if answer is None:
+                return None
+            data = self._data(answer) or {}
+            if data.get("qrCode"):
+                return str(data["qrCode"])
+            if str(data.get("status", "")).lower() == "connected":
+                return None
         response = self._call("GET", f"whatsapp-sessions/{sid}/qrcode", allow_404=True)
         data = (self._data(response) if response else None) or {}
         return str(data["qrCode"]) if data.get("qrCode") else None

@@ -1,0 +1,171 @@
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Health classes of a user's WhatsApp session, and orphaned Wasender sessions.
+
+Classes: ``ok`` (connected or ready), ``needs_scan`` (a QR scan is pending), ``stale``
+(an id is stored but Wasender has no such session), ``missing`` (no id stored) and
+``unknown`` (could not be decided; a reason says why).
+
+Stale detection from a database costs one Wasender list call for a whole host: index
+the list once with ``sessions_by_id`` and ask ``is_stale(stored_id, index)`` per user.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+
+from ansible_collections.wabot.wasender.plugins.module_utils._wasender import SESSION_NAME_PREFIX, sessions_by_id
+
+OK = "ok"
+NEEDS_SCAN = "needs_scan"
+STALE = "stale"
+MISSING = "missing"
+UNKNOWN = "unknown"
+HEALTH_CLASSES: tuple[str, ...] = (OK, NEEDS_SCAN, STALE, MISSING, UNKNOWN)
+
+# Wasender statuses (compared lower-cased) and the bot's own vocabulary.
+WASENDER_OK = frozenset({"connected", "ready", "online"})
+WASENDER_SCAN = frozenset({"need_scan", "connecting", "qr", "logged_out", "expired", "need_passkey", "disconnected", "idle", "offline"})
+BOT_OK = frozenset({"ready", "authenticated"})
+BOT_SCAN = frozenset({"qr", "disconnected", "auth_failure"})
+
+SessionIndex = t.Mapping[str, t.Mapping[str, t.Any]]
+
+
+@dataclass
+class Verdict:
+    """A health class and, where useful, why (always set for ``unknown``)."""
+
+    health: str
+    reason: str | None = None
+
+
+def index_sessions(sessions: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, t.Mapping[str, t.Any]]:
+    """Wasender's session list indexed by id as string (same as ``_wasender.sessions_by_id``)."""
+    return dict(sessions_by_id(sessions))
+
+
+def is_stale(session_id: t.Any, index: SessionIndex) -> bool:
+    """True when ``session_id`` is set and absent from Wasender's session list (one list call per host)."""
+    if session_id is None or str(session_id).strip() == "":
+        return False
+    return str(session_id).strip() not in index
+
+
+def stale_ids(session_ids: t.Iterable[t.Any], index: SessionIndex) -> set[str]:
+    """The stored ids that Wasender does not know."""
+    return {str(sid).strip() for sid in session_ids if is_stale(sid, index)}
+
+
+def wasender_status(session: t.Mapping[str, t.Any] | None) -> str | None:
+    if not session:
+        return None
+    status = session.get("status")
+    return None if status is None else str(status).lower()
+
+
+def classify_wasender_status(status: str | None) -> Verdict:
+    """Class of a session Wasender knows, from its (case-insensitive) status."""
+    value = (status or "").lower()
+    if value in WASENDER_OK:
+        return Verdict(OK)
+    if value in WASENDER_SCAN:
+        return Verdict(NEEDS_SCAN, f"Wasender status {value}: the session waits for a QR scan (or a reconnect)")
+    return Verdict(UNKNOWN, f"Wasender reports status {status!r}, which this collection does not know")
+
+
+def classify_stored(session_id: t.Any, index: SessionIndex | None, no_index_reason: str | None = None) -> Verdict:
+    """Class of a stored id from Wasender's session list (database mode); ``index`` None when the list is unknown."""
+    if session_id is None or str(session_id).strip() == "":
+        return Verdict(MISSING, "no session id stored: the user never created a session or it was cleared")
+    if index is None:
+        return Verdict(UNKNOWN, no_index_reason or "no Wasender credentials: whether the stored id still exists cannot be decided")
+    sid = str(session_id).strip()
+    if sid not in index:
+        return Verdict(STALE, f"session {sid} is stored but Wasender has no such session (deleted there)")
+    return classify_wasender_status(wasender_status(index[sid]))
+
+
+def classify_bot(
+    session_id: str | None,
+    bot_status: str,
+    wasender_session: t.Mapping[str, t.Any] | None = None,
+    wasender_checked: bool = False,
+    wasender_error: str | None = None,
+) -> Verdict:
+    """Class of one user from the bot's ``/user/status`` answer, confirmed by Wasender when it was asked.
+
+    ``wasender_checked`` tells whether ``wasender_session`` is Wasender's answer for ``session_id``
+    (None then means HTTP 404: stale) or whether Wasender was not asked.
+    """
+    status = (bot_status or "unknown").lower()
+    if session_id is None:
+        return Verdict(MISSING, "no session id stored: the user never created a session or it was cleared")
+    if status in BOT_OK:
+        return Verdict(OK)
+    if status in BOT_SCAN:
+        return Verdict(NEEDS_SCAN, f"bot status {status}: the session waits for a QR scan (or a reconnect)")
+    if wasender_checked:
+        if wasender_session is None:
+            return Verdict(STALE, f"session {session_id} is stored but Wasender answers 404 for it (deleted there)")
+        verdict = classify_wasender_status(wasender_status(wasender_session))
+        return Verdict(
+            UNKNOWN,
+            f"bot reports status {status} for session {session_id} but Wasender has it (status {wasender_status(wasender_session)},"
+            f" {verdict.health}): the bot cannot read it; check the bot's WASENDER_API_TOKEN and its log",
+        )
+    if wasender_error:
+        return Verdict(UNKNOWN, f"bot reports status {status} for session {session_id} and Wasender could not be asked: {wasender_error}")
+    return Verdict(
+        UNKNOWN,
+        f"bot reports status {status} for stored session {session_id}: stale, or Wasender unreachable from the bot;"
+        " give Wasender credentials (or bot_env_file) to confirm",
+    )
+
+
+def user_id_of_session_name(name: t.Any) -> str | None:
+    """``user-<id>`` → ``<id>``; None for other names."""
+    text = str(name or "")
+    if text.startswith(SESSION_NAME_PREFIX) and len(text) > len(SESSION_NAME_PREFIX):
+        return text[len(SESSION_NAME_PREFIX):]
+    return None
+
+
+def find_orphans(
+    sessions: t.Iterable[t.Mapping[str, t.Any]],
+    referenced_ids: t.Iterable[t.Any],
+    user_ids: t.Iterable[str],
+) -> list[dict[str, t.Any]]:
+    """Wasender sessions named ``user-<id>`` for a user in ``user_ids`` that no user references any more.
+
+    ``referenced_ids`` are all session ids stored in the database. Sessions of user ids that
+    are not in ``user_ids`` are left out: one Wasender account may serve several bot hosts.
+    """
+    referenced = {str(sid).strip() for sid in referenced_ids if sid is not None and str(sid).strip()}
+    users = {str(uid) for uid in user_ids}
+    orphans = []
+    for session in sessions:
+        owner = user_id_of_session_name(session.get("name"))
+        if owner is None or owner not in users or str(session.get("id")) in referenced:
+            continue
+        orphans.append(
+            {
+                "session_id": str(session.get("id")),
+                "name": str(session.get("name")),
+                "user_id": owner,
+                "status": wasender_status(session),
+                "phone_number": session.get("phone_number"),
+            }
+        )
+    return sorted(orphans, key=lambda row: (row["user_id"], int(row["session_id"]) if row["session_id"].isdigit() else 0))
+
+
+def count_health(rows: t.Iterable[t.Mapping[str, t.Any]], orphans: int = 0) -> dict[str, int]:
+    """Rows per health class (every class present, zero when empty) plus ``orphans``."""
+    counts = {name: 0 for name in HEALTH_CLASSES}
+    for row in rows:
+        counts[row["health"]] = counts.get(row["health"], 0) + 1
+    counts["orphans"] = orphans
+    return counts

@@ -1,0 +1,427 @@
+#!/usr/bin/python
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: session
+short_description: Ensure or clear a bot user's WhatsApp session through the bot's API, replacing stale sessions
+version_added: 1.0.0
+description:
+  - Manages the Wasender WhatsApp session of one user of the WhatsApp appointment bot through the bot's own API,
+    the reset guide's "API-based reset" without copying a token out of a browser.
+  - O(state=present) ensures a session with C(POST /api/whatsapp/user/session/ensure). When the stored session id
+    is stale (deleted at Wasender), it first clears it with C(DELETE /api/whatsapp/user/session), because the bot's
+    ensure route does not repair a stale id.
+  - O(state=absent) clears the user's session with C(DELETE /api/whatsapp/user/session); the bot deletes it at
+    Wasender too.
+  - The user is the one the token names - see O(user_id), O(api_token) and O(login_email).
+  - Runs on the bot host (the API is usually on localhost) or with C(delegate_to=localhost).
+author:
+  - wabot.wasender developers
+extends_documentation_fragment:
+  - wabot.wasender.bot_api
+  - wabot.wasender.bot_env
+  - wabot.wasender.wasender_api
+  - wabot.wasender.http_options
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Only read-only calls are made (C(GET /user/status), C(GET /user/qr), Wasender C(GET) calls); the module
+        reports what would change.
+  diff_mode:
+    support: full
+    details:
+      - Shows the session id and status before and after.
+options:
+  state:
+    description:
+      - V(present) ensures the user has a usable session (created, or replaced when stale).
+      - V(absent) clears the stored session (and deletes it at Wasender).
+    type: str
+    choices: [present, absent]
+    default: present
+  phone_number:
+    description:
+      - WhatsApp phone number for a new session, in international format (for example V(+4915112345678)).
+      - Without it the bot uses the phone stored for the user (C(users.phone)); if there is none, creating a
+        session fails with a message asking for this option.
+      - Not used when a usable session exists.
+    type: str
+  replace_stale:
+    description:
+      - With O(state=present), replace a stale session - delete the stored id, then ensure a new session.
+      - A session is stale when the bot reports a stored C(sessionId) with status C(unknown) and Wasender answers
+        HTTP 404 for that id.
+      - B(Without Wasender credentials) (neither O(wasender_api_token) nor C(WASENDER_API_TOKEN) in
+        O(bot_env_file)), staleness cannot be confirmed; the module then treats a stored id with bot status
+        C(unknown) as stale (the bot answers C(unknown) whenever it cannot read the session at Wasender) and
+        warns that this was not confirmed.
+      - With Wasender credentials, an id that Wasender still has is never replaced, even if the bot reports
+        C(unknown); the module warns to check the bot's Wasender token instead.
+      - When V(false), a stale id is kept (the bot cannot repair it), RV(stale) is V(true) and a warning is issued.
+    type: bool
+    default: true
+  return_qr:
+    description:
+      - Return the QR code to scan when the session is waiting for a scan - RV(qr_data_url) from the bot's
+        C(GET /api/whatsapp/user/qr) and RV(qr_code), the raw payload from Wasender when Wasender credentials
+        are known.
+      - In check mode Wasender is not asked to connect, so RV(qr_code) is only returned when a QR is already pending.
+    type: bool
+    default: false
+  wait_for:
+    description:
+      - With V(ready), poll the bot's status after ensuring the session until it reports C(ready) (the QR code was
+        scanned), failing after O(wait_timeout) seconds with a message saying the QR scan is awaited.
+      - Not done in check mode.
+    type: str
+    choices: [ready]
+  wait_timeout:
+    description:
+      - Seconds to wait for O(wait_for).
+    type: int
+    default: 300
+  wait_sleep:
+    description:
+      - Seconds between two status polls while waiting for O(wait_for).
+    type: float
+    default: 5.0
+notes:
+  - Session ids are compared as strings; the bot answers them as numbers or strings.
+  - C(changed) is V(true) only when a session was created, replaced or cleared.
+  - Bots older than the C(DELETE /api/whatsapp/user/session) route answer it with a non-JSON 404; the module then
+    fails and points to M(wabot.wasender.session_db), which clears the id in the bot's database.
+seealso:
+  - module: wabot.wasender.session_info
+  - module: wabot.wasender.session_db
+"""
+
+EXAMPLES = r"""
+- name: Repair the session of one user, minting a token from the bot's .env (no token copied)
+  wabot.wasender.session:
+    bot_env_file: /opt/wabot/backend/.env
+    user_id: 0b5f8c1e-6a42-4c1b-9d55-3f1f2b7a9c10
+    return_qr: true
+  register: repaired
+
+- name: Show where to scan
+  ansible.builtin.debug:
+    msg: "{{ repaired.session_id }} is {{ repaired.status }}; QR available: {{ repaired.qr_available }}"
+
+- name: Repair every stale user on the host (session_info finds them, session fixes them)
+  block:
+    - name: Classify all sessions of the host
+      wabot.wasender.session_info:
+        db_path: /opt/wabot/backend/database/whatsapp_bot.db
+        bot_env_file: /opt/wabot/backend/.env
+      register: info
+
+    - name: Replace stale sessions
+      wabot.wasender.session:
+        bot_env_file: /opt/wabot/backend/.env
+        user_id: "{{ item.user_id }}"
+        account_id: "{{ item.account_id }}"
+      loop: "{{ info.users | selectattr('health', 'equalto', 'stale') | list }}"
+      loop_control:
+        label: "{{ item.email }}"
+
+- name: Ensure a session for a new user with an explicit bot URL and phone, wait for the scan
+  wabot.wasender.session:
+    bot_url: http://localhost:3001
+    login_email: praxis@example.com
+    login_password: "{{ vault_praxis_password }}"
+    phone_number: "+4915112345678"
+    wait_for: ready
+    wait_timeout: 600
+
+- name: Clear a user's session with a token from the web frontend
+  wabot.wasender.session:
+    bot_url: http://localhost:3001
+    api_token: "{{ vault_bot_token }}"
+    state: absent
+"""
+
+RETURN = r"""
+session_id:
+  description:
+    - The session id stored for the user after the task (a decimal integer as string), V(null) when none.
+    - In check mode, V(null) when a new session would be created.
+  returned: always
+  type: str
+  sample: "16549"
+previous_session_id:
+  description: The session id stored before the task, V(null) when none; differs from RV(session_id) when replaced.
+  returned: always
+  type: str
+  sample: "16548"
+status:
+  description:
+    - The bot's status of the session after the task - V(ready), V(authenticated), V(qr), V(disconnected),
+      V(auth_failure) or V(unknown).
+  returned: always
+  type: str
+  sample: qr
+qr_available:
+  description: Whether the bot reports a QR code to scan.
+  returned: always
+  type: bool
+  sample: true
+replaced:
+  description: Whether a stale session was (or in check mode would be) replaced.
+  returned: always
+  type: bool
+  sample: true
+stale:
+  description: Whether the session stored before the task was considered stale.
+  returned: always
+  type: bool
+  sample: true
+stale_confirmed:
+  description:
+    - Whether Wasender confirmed the staleness (HTTP 404 for the id); V(false) when it was decided from the bot's
+      status alone, V(null) when the session was not stale.
+  returned: always
+  type: bool
+  sample: true
+deleted_at_wasender:
+  description:
+    - Whether the bot deleted the old session at Wasender (C(deletedFromWasenderAPI) of the bot's answer);
+      V(null) when nothing was deleted or the bot's version does not report it.
+  returned: always
+  type: bool
+  sample: false
+qr_data_url:
+  description: PNG data URL of the QR code from the bot; V(null) when none is pending.
+  returned: when O(return_qr=true)
+  type: str
+  sample: data:image/png;base64,iVBORw0KGgo...
+qr_code:
+  description: The raw QR payload from Wasender, to render as a QR image; V(null) when none is pending or unknown.
+  returned: when O(return_qr=true)
+  type: str
+  sample: 2@AbCdEf...
+user_id:
+  description: The user the token named (its C(userId) claim).
+  returned: always
+  type: str
+  sample: 0b5f8c1e-6a42-4c1b-9d55-3f1f2b7a9c10
+auth_mode:
+  description: How the module authenticated - V(api_token), V(login), V(jwt_secret) or V(bot_env_file).
+  returned: always
+  type: str
+  sample: bot_env_file
+bot_url:
+  description: The bot URL used.
+  returned: always
+  type: str
+  sample: http://localhost:3001
+"""
+
+import time
+import typing as t
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient, SessionState
+from ansible_collections.wabot.wasender.plugins.module_utils._common import (
+    BOT_API_ARGS,
+    BOT_API_MUTUALLY_EXCLUSIVE,
+    BOT_API_REQUIRED_BY,
+    BOT_API_REQUIRED_ONE_OF,
+    BOT_API_REQUIRED_TOGETHER,
+    BOT_ENV_ARGS,
+    HTTP_ARGS,
+    WASENDER_ARGS,
+    argument_spec,
+    bot_client,
+    fail,
+    load_bot_env,
+    wasender_client,
+)
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient
+
+NEW_SESSION = "(new session)"
+
+
+class SessionManager:
+    """Brings one user's session to the wanted state through the bot's API."""
+
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.params = module.params
+        self.check_mode = module.check_mode
+        env = load_bot_env(module)
+        self.wasender: WasenderClient | None = wasender_client(module, env)
+        self.bot: BotClient = bot_client(module, env)
+        self.result: dict[str, t.Any] = {
+            "changed": False,
+            "session_id": None,
+            "previous_session_id": None,
+            "status": None,
+            "qr_available": False,
+            "replaced": False,
+            "stale": False,
+            "stale_confirmed": None,
+            "deleted_at_wasender": None,
+            "user_id": self.bot.auth.user_id if self.bot.auth else None,
+            "auth_mode": self.bot.auth.mode if self.bot.auth else None,
+            "bot_url": self.bot.base_url,
+        }
+        if self.params["return_qr"]:
+            self.result.update(qr_data_url=None, qr_code=None)
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def stale(self, state: SessionState) -> tuple[bool, bool | None]:
+        """(stale?, confirmed by Wasender?) for the stored session."""
+        if not state.suspect_stale:
+            return False, None
+        if self.wasender is None:
+            return True, False
+        session = self.wasender.get_session(str(state.session_id))
+        if session is None:
+            return True, True
+        self.module.warn(
+            f"the bot reports status unknown for session {state.session_id}, but Wasender has it (status"
+            f" {session.get('status')}): it is not replaced. Check the bot's WASENDER_API_TOKEN and its log"
+        )
+        return False, None
+
+    # -- states --------------------------------------------------------------------------------
+
+    def present(self, before: SessionState) -> SessionState:
+        stale, confirmed = self.stale(before)
+        self.result.update(stale=stale, stale_confirmed=confirmed)
+        phone = self.params.get("phone_number")
+        if stale and confirmed is False and self.params["replace_stale"]:
+            self.module.warn(
+                f"session {before.session_id} is treated as stale from the bot's status alone (status unknown):"
+                " without Wasender credentials this cannot be confirmed. Set bot_env_file or wasender_api_token to confirm"
+            )
+        if stale and not self.params["replace_stale"]:
+            self.module.warn(
+                f"session {before.session_id} is stale and replace_stale is false: it is kept, and the bot cannot repair it"
+            )
+            return before
+        if before.session_id is not None and not stale:
+            if before.status in ("ready", "authenticated") or self.check_mode:
+                return before
+            # Stored and usable: ask the bot to connect so a QR becomes available; the id stays, no change.
+            return self.bot.ensure(phone)
+        self.result["changed"] = True
+        self.result["replaced"] = stale
+        if self.check_mode:
+            return SessionState(session_id=None, status="qr" if not stale else "unknown")
+        if stale:
+            deleted = self.bot.delete_session()
+            self.result["deleted_at_wasender"] = deleted.deleted_at_wasender
+        after = self.bot.ensure(phone)
+        if after.session_id is None:
+            raise WabotError("the bot answered ensure without a session id: check the bot's log (Wasender create failure?)")
+        if after.session_id == before.session_id:
+            raise WabotError(
+                f"the bot kept session {after.session_id} after it was cleared: this bot version does not clear ids on DELETE;"
+                " use the database method (wabot.wasender.session_db)"
+            )
+        return after
+
+    def absent(self, before: SessionState) -> SessionState:
+        if before.session_id is None:
+            return before
+        self.result["changed"] = True
+        if self.check_mode:
+            return SessionState(session_id=None, status="unknown")
+        deleted = self.bot.delete_session()
+        self.result["deleted_at_wasender"] = deleted.deleted_at_wasender
+        if deleted.previous_session_id is not None:
+            self.result["previous_session_id"] = deleted.previous_session_id
+        return self.bot.status()
+
+    def wait_ready(self, state: SessionState) -> SessionState:
+        deadline = time.monotonic() + self.params["wait_timeout"]
+        while state.status != "ready":
+            if state.session_id is None:
+                raise WabotError("no session to wait for: the user has no session id (state absent, or ensure failed)")
+            if time.monotonic() >= deadline:
+                raise WabotError(
+                    f"timed out after {self.params['wait_timeout']}s waiting for QR scan: session {state.session_id} is"
+                    f" {state.status}. Scan the QR code (return_qr: true shows it) or raise wait_timeout",
+                    session_id=state.session_id,
+                    status=state.status,
+                )
+            time.sleep(max(0.0, min(self.params["wait_sleep"], deadline - time.monotonic())))
+            state = self.bot.status()
+        return state
+
+    def add_qr(self, state: SessionState) -> None:
+        if state.session_id is None or state.status in ("ready", "authenticated"):
+            return
+        self.result["qr_data_url"] = self.bot.qr()
+        if self.wasender is not None:
+            try:
+                self.result["qr_code"] = self.wasender.qr_code(state.session_id, connect=not self.check_mode)
+            except WabotError as error:
+                self.module.warn(f"could not fetch the raw QR code from Wasender: {error.message}")
+
+    def run(self) -> dict[str, t.Any]:
+        before = self.bot.status()
+        self.result["previous_session_id"] = before.session_id
+        if self.params["state"] == "present":
+            after = self.present(before)
+        else:
+            after = self.absent(before)
+        if self.params["return_qr"] and self.params["state"] == "present":
+            self.add_qr(after)
+        if self.params.get("wait_for") == "ready" and self.params["state"] == "present" and not self.check_mode:
+            after = self.wait_ready(after)
+        self.result.update(session_id=after.session_id, status=after.status, qr_available=after.qr_available)
+        after_diff = after.as_dict()
+        if self.check_mode and self.result["changed"] and self.params["state"] == "present":
+            after_diff["session_id"] = NEW_SESSION
+        self.result["diff"] = {"before": before.as_dict(), "after": after_diff}
+        return self.result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            BOT_API_ARGS,
+            BOT_ENV_ARGS,
+            WASENDER_ARGS,
+            HTTP_ARGS,
+            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            phone_number={"type": "str"},
+            replace_stale={"type": "bool", "default": True},
+            return_qr={"type": "bool", "default": False},
+            wait_for={"type": "str", "choices": ["ready"]},
+            wait_timeout={"type": "int", "default": 300},
+            wait_sleep={"type": "float", "default": 5.0},
+        ),
+        mutually_exclusive=BOT_API_MUTUALLY_EXCLUSIVE,
+        required_together=BOT_API_REQUIRED_TOGETHER,
+        required_one_of=BOT_API_REQUIRED_ONE_OF,
+        required_by=BOT_API_REQUIRED_BY,
+        supports_check_mode=True,
+    )
+    if module.params["wait_timeout"] < 0 or module.params["wait_sleep"] <= 0:
+        module.fail_json(msg="wait_timeout must not be negative and wait_sleep must be positive")
+    manager: SessionManager | None = None
+    try:
+        manager = SessionManager(module)
+        result = manager.run()
+    except WabotError as error:
+        partial = {}
+        if manager is not None:
+            # What was already done before the failure (for example deleted, then ensure failed).
+            partial = {key: manager.result[key] for key in ("changed", "previous_session_id", "replaced", "deleted_at_wasender")}
+        fail(module, error, **partial)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,414 @@
+#!/usr/bin/python
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: session_info
+short_description: Tell which WhatsApp sessions of the bot's users are healthy, stale or waiting for a scan
+version_added: 1.0.0
+description:
+  - Answers "which sessions on this host are healthy?" for the WhatsApp appointment bot, the reset guide's
+    "verify the connection" step and its session health checks. Never changes anything.
+  - B(All users on the host) when O(db_path) is set - reads the bot's SQLite database read-only and, when Wasender
+    credentials are known, Wasender's session list with B(one) call for the whole host. Every user who has a
+    session id gets one row (or, with O(users), every matching user). The bot's API is not asked per user; the
+    bot's C(/health) is checked once when its URL is known (O(bot_url) or C(PORT) in O(bot_env_file)).
+  - B(One user through the bot's API) when O(db_path) is not set - the bot's C(/health) and the user's
+    C(/api/whatsapp/user/status), authenticated in the same ways as M(wabot.wasender.session); Wasender is asked
+    about the stored id when its credentials are known.
+  - "Health classes: V(ok) - connected or ready; V(needs_scan) - a QR scan (or reconnect) is pending; V(stale) - an
+    id is stored but Wasender has no such session; V(missing) - no id stored; V(unknown) - could not be decided,
+    the row's C(reason) says why (for example no Wasender credentials in database mode)."
+author:
+  - wabot.wasender developers
+extends_documentation_fragment:
+  - wabot.wasender.bot_api
+  - wabot.wasender.bot_env
+  - wabot.wasender.wasender_api
+  - wabot.wasender.http_options
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The module is read-only; it runs the same in check mode.
+  diff_mode:
+    support: none
+options:
+  db_path:
+    description:
+      - Path on the target of the bot's SQLite database, for example V(/opt/wabot/backend/database/whatsapp_bot.db)
+        (the reset guide's deployment) or C(backend/database/whatsapp_bot_dev.sqlite3) (upstream development).
+      - Opened read-only (C(mode=ro)); the running bot is not disturbed.
+      - When set, all users of the host are reported; the authentication options are then not used.
+    type: path
+  users:
+    description:
+      - Only report these users, given by id (C(users.id)) or e-mail address (case-insensitive); each matching user
+        gets a row even without a session id. Entries that match nobody are returned in RV(not_found).
+      - Requires O(db_path).
+    type: list
+    elements: str
+seealso:
+  - module: wabot.wasender.session
+  - module: wabot.wasender.session_db
+"""
+
+EXAMPLES = r"""
+- name: Classify every session of the host (database + one Wasender list call, credentials from the bot's .env)
+  wabot.wasender.session_info:
+    db_path: /opt/wabot/backend/database/whatsapp_bot.db
+    bot_env_file: /opt/wabot/backend/.env
+  register: info
+
+- name: Fail when a session is stale
+  ansible.builtin.assert:
+    that: info.counts.stale == 0
+    fail_msg: "stale sessions: {{ info.users | selectattr('health', 'equalto', 'stale') | map(attribute='email') | list }}"
+
+- name: Report paid Wasender slots nobody uses
+  ansible.builtin.debug:
+    var: info.orphans
+
+- name: Two users only
+  wabot.wasender.session_info:
+    db_path: /opt/wabot/backend/database/whatsapp_bot.db
+    bot_env_file: /opt/wabot/backend/.env
+    users:
+      - praxis@example.com
+      - 0b5f8c1e-6a42-4c1b-9d55-3f1f2b7a9c10
+
+- name: One user through the bot's API
+  wabot.wasender.session_info:
+    bot_url: http://localhost:3001
+    login_email: praxis@example.com
+    login_password: "{{ vault_praxis_password }}"
+  register: mine
+
+- name: Show it
+  ansible.builtin.debug:
+    msg: "{{ mine.user.health }} ({{ mine.user.bot_status }})"
+"""
+
+RETURN = r"""
+users:
+  description:
+    - One row per reported user, ordered by e-mail address (in single-user mode the one row of RV(user)).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    user_id:
+      description: The user's id (C(users.id)).
+      type: str
+      sample: 0b5f8c1e-6a42-4c1b-9d55-3f1f2b7a9c10
+    account_id:
+      description: The user's account (C(users.account_id)); V(null) when unknown in single-user mode.
+      type: str
+    email:
+      description: The user's e-mail address; V(null) when unknown in single-user mode.
+      type: str
+    phone:
+      description: The phone stored for the user (C(users.phone)); V(null) in single-user mode.
+      type: str
+    session_id:
+      description: The stored Wasender session id as string, V(null) when none.
+      type: str
+      sample: "16548"
+    bot_status:
+      description: The bot's status (C(ready), C(qr), C(unknown), ...) in single-user mode; V(null) in database mode.
+      type: str
+    wasender_status:
+      description:
+        - Wasender's status of the session (lower case); V(null) when Wasender was not asked or has no such session.
+      type: str
+      sample: connected
+    health:
+      description: One of V(ok), V(needs_scan), V(stale), V(missing), V(unknown).
+      type: str
+      sample: stale
+    reason:
+      description: Why the row has its class; always set for V(unknown), V(null) for V(ok).
+      type: str
+user:
+  description: The one row of single-user mode (same keys as the rows of RV(users)).
+  returned: when O(db_path) is not set
+  type: dict
+orphans:
+  description:
+    - Wasender sessions named C(user-<id>) for a user of this database that no user references any more - paid
+      slots nobody uses. Sessions of user ids this database does not know are not listed (one Wasender account
+      may serve several bots); RV(unmatched_sessions) counts them.
+    - Empty without Wasender credentials and in single-user mode.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    session_id:
+      description: Wasender's session id, as string.
+      type: str
+    name:
+      description: The session name, C(user-<id>).
+      type: str
+    user_id:
+      description: The user id of the name.
+      type: str
+    status:
+      description: Wasender's status of the session (lower case).
+      type: str
+    phone_number:
+      description: The session's phone number.
+      type: str
+counts:
+  description: How many rows have each health class, and how many orphans.
+  returned: always
+  type: dict
+  sample: {"ok": 3, "needs_scan": 1, "stale": 2, "missing": 0, "unknown": 0, "orphans": 1}
+unmatched_sessions:
+  description: Number of Wasender sessions named C(user-<id>) whose user is not in this database.
+  returned: when O(db_path) is set
+  type: int
+  sample: 0
+not_found:
+  description: Entries of O(users) that match no user.
+  returned: when O(db_path) is set
+  type: list
+  elements: str
+wasender_checked:
+  description: Whether Wasender was asked (credentials known and the call succeeded).
+  returned: always
+  type: bool
+wasender_error:
+  description: Why Wasender could not be asked, when its credentials are known but the call failed.
+  returned: when the Wasender call failed
+  type: str
+bot:
+  description: The bot's C(/health) - C(url), C(reachable), C(health) (its JSON answer) and C(error).
+  returned: when the bot URL is known
+  type: dict
+  sample: {"url": "http://127.0.0.1:3001", "reachable": true, "health": {"status": "OK"}, "error": null}
+"""
+
+import os
+import sqlite3
+import typing as t
+from urllib.parse import quote
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient, bot_url_from
+from ansible_collections.wabot.wasender.plugins.module_utils._common import (
+    BOT_API_ARGS,
+    BOT_API_MUTUALLY_EXCLUSIVE,
+    BOT_API_REQUIRED_BY,
+    BOT_API_REQUIRED_TOGETHER,
+    BOT_ENV_ARGS,
+    HTTP_ARGS,
+    WASENDER_ARGS,
+    argument_spec,
+    bot_client,
+    fail,
+    http_options,
+    load_bot_env,
+    wasender_client,
+)
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._health import (
+    classify_bot,
+    classify_stored,
+    count_health,
+    find_orphans,
+    index_sessions,
+    user_id_of_session_name,
+    wasender_status,
+)
+from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient
+
+USER_COLUMNS = ("id", "account_id", "email", "phone", "wasender_session_id")
+
+
+def read_users(path: str) -> list[dict[str, t.Any]]:
+    """The bot's users (id, account, email, phone, session id as text) from its SQLite file, opened read-only."""
+    if not os.path.exists(path):
+        raise WabotError(f"db_path {path} does not exist: point db_path at the bot's SQLite file (for example backend/database/whatsapp_bot.db)")
+    if os.path.isdir(path):
+        raise WabotError(f"db_path {path} is a directory: point db_path at the bot's SQLite file")
+    try:
+        connection = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error as exc:
+        raise WabotError(f"cannot open db_path {path} read-only: {exc}") from None
+    try:
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(users)")}
+        if not columns:
+            raise WabotError(f"db_path {path} has no users table: is it the bot's database (not an empty or other SQLite file)?")
+        missing = [name for name in USER_COLUMNS if name not in columns]
+        if missing:
+            raise WabotError(f"the users table in {path} lacks {', '.join(missing)}: this bot's database is older than this collection supports")
+        rows = connection.execute(
+            "SELECT id, account_id, email, phone, CAST(wasender_session_id AS TEXT) FROM users ORDER BY email"
+        ).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise WabotError(f"cannot read the users table of {path}: {exc} (is it a SQLite database? is it locked for long?)") from None
+    finally:
+        connection.close()
+    return [
+        {
+            "user_id": str(row[0]),
+            "account_id": None if row[1] is None else str(row[1]),
+            "email": row[2],
+            "phone": row[3],
+            "session_id": (str(row[4]).strip() or None) if row[4] is not None else None,
+        }
+        for row in rows
+    ]
+
+
+class SessionInfo:
+    """Collects the health of one user (API) or of all users of a host (database)."""
+
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.params = module.params
+        self.env = load_bot_env(module)
+        self.wasender: WasenderClient | None = wasender_client(module, self.env)
+        self.result: dict[str, t.Any] = {"changed": False, "users": [], "orphans": [], "wasender_checked": False}
+
+    def bot_health(self, client: BotClient) -> dict[str, t.Any]:
+        try:
+            return {"url": client.base_url, "reachable": True, "health": client.health(), "error": None}
+        except WabotError as error:
+            return {"url": client.base_url, "reachable": False, "health": None, "error": error.message}
+
+    # -- database mode -------------------------------------------------------------------------
+
+    def select(self, users: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        wanted = self.params.get("users")
+        if not wanted:
+            return [user for user in users if user["session_id"] is not None]
+        keys = {str(item).strip().lower() for item in wanted}
+        selected = [user for user in users if user["user_id"].lower() in keys or str(user["email"] or "").lower() in keys]
+        found = {user["user_id"].lower() for user in selected} | {str(user["email"] or "").lower() for user in selected}
+        self.result["not_found"] = [item for item in wanted if str(item).strip().lower() not in found]
+        if self.result["not_found"]:
+            self.module.warn(f"users not found in {self.params['db_path']}: {', '.join(self.result['not_found'])}")
+        return selected
+
+    def all_users(self) -> None:
+        users = read_users(self.params["db_path"])
+        self.result["not_found"] = []
+        selected = self.select(users)
+        if self.params.get("bot_url") or self.env.get("PORT"):
+            self.result["bot"] = self.bot_health(BotClient.create(bot_url_from(self.params, self.env), **http_options(self.params)))
+        sessions: list[dict[str, t.Any]] | None = None
+        no_index_reason = None
+        if self.wasender is None:
+            no_index_reason = "no Wasender credentials (wasender_api_token or WASENDER_API_TOKEN in bot_env_file): whether the id still exists cannot be decided"
+        else:
+            try:
+                sessions = self.wasender.list_sessions()
+                self.result["wasender_checked"] = True
+            except WabotError as error:
+                self.result["wasender_error"] = error.message
+                no_index_reason = f"Wasender's session list could not be read: {error.message}"
+                self.module.warn(no_index_reason)
+        index = index_sessions(sessions) if sessions is not None else None
+        rows = []
+        for user in selected:
+            verdict = classify_stored(user["session_id"], index, no_index_reason)
+            session = index.get(user["session_id"]) if index is not None and user["session_id"] else None
+            rows.append(
+                {
+                    **user,
+                    "bot_status": None,
+                    "wasender_status": wasender_status(session),
+                    "health": verdict.health,
+                    "reason": verdict.reason,
+                }
+            )
+        self.result["users"] = rows
+        if sessions is not None:
+            scope = [user["user_id"] for user in (selected if self.params.get("users") else users)]
+            self.result["orphans"] = find_orphans(sessions, [user["session_id"] for user in users], scope)
+            known = {user["user_id"] for user in users}
+            owners = [user_id_of_session_name(session.get("name")) for session in sessions]
+            self.result["unmatched_sessions"] = sum(1 for owner in owners if owner is not None and owner not in known)
+        else:
+            self.result["unmatched_sessions"] = 0
+
+    # -- single-user mode ----------------------------------------------------------------------
+
+    def one_user(self) -> None:
+        client = bot_client(self.module, self.env, authenticate=False)
+        self.result["bot"] = self.bot_health(client)
+        if not self.result["bot"]["reachable"]:
+            raise WabotError(self.result["bot"]["error"])
+        client = bot_client(self.module, self.env)
+        auth = client.auth
+        state = client.status()
+        session = None
+        checked = False
+        wasender_error = None
+        if state.session_id is not None and self.wasender is not None:
+            try:
+                session = self.wasender.get_session(state.session_id)
+                checked = True
+                self.result["wasender_checked"] = True
+            except WabotError as error:
+                wasender_error = error.message
+                self.result["wasender_error"] = error.message
+        verdict = classify_bot(state.session_id, state.status, session, checked, wasender_error)
+        row = {
+            "user_id": auth.user_id if auth else None,
+            "account_id": (auth.account_id if auth else None) or self.params.get("account_id"),
+            "email": self.params.get("login_email"),
+            "phone": None,
+            "session_id": state.session_id,
+            "bot_status": state.status,
+            "wasender_status": wasender_status(session),
+            "health": verdict.health,
+            "reason": verdict.reason,
+        }
+        self.result["user"] = row
+        self.result["users"] = [row]
+
+    def run(self) -> dict[str, t.Any]:
+        if self.params.get("db_path"):
+            self.all_users()
+        else:
+            self.one_user()
+        self.result["counts"] = count_health(self.result["users"], len(self.result["orphans"]))
+        return self.result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            BOT_API_ARGS,
+            BOT_ENV_ARGS,
+            WASENDER_ARGS,
+            HTTP_ARGS,
+            db_path={"type": "path"},
+            users={"type": "list", "elements": "str"},
+        ),
+        mutually_exclusive=[
+            *BOT_API_MUTUALLY_EXCLUSIVE,
+            ["db_path", "api_token"],
+            ["db_path", "login_email"],
+            ["db_path", "user_id"],
+        ],
+        required_together=BOT_API_REQUIRED_TOGETHER,
+        required_one_of=[["db_path", "api_token", "login_email", "user_id"]],
+        required_by={**BOT_API_REQUIRED_BY, "users": ["db_path"]},
+        supports_check_mode=True,
+    )
+    try:
+        result = SessionInfo(module).run()
+    except WabotError as error:
+        fail(module, error)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
