@@ -31,17 +31,19 @@ description:
   - Rows are streamed in pages, so tables of millions of users are handled without loading them into memory.
   - After a reset, restart the bot and let each user create a new session (C(POST /api/whatsapp/user/session/ensure), scan the QR code).
 author:
-  - wabot.wasender developers
+  - wabot.wasender developers (@wabot)
 extends_documentation_fragment:
   - wabot.wasender.http_options
   - wabot.wasender.bot_env
   - wabot.wasender.wasender_api
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Lists exactly what would be reset; the database is opened read-only, so the file stays byte-identical, and no backup is written.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Shows each affected user's session id before and after (at most O(report_limit) users).
@@ -134,7 +136,7 @@ notes:
     To restore the whole database, stop the bot, copy the backup over the database file
     (C(install -m 0600 -o <owner> -g <group> whatsapp_bot.db.<timestamp>.bak whatsapp_bot.db)),
     remove a left-over C(whatsapp_bot.db-journal) file only if it belongs to a run you know was rolled back, and start the bot."
-  - RV(changed) is true only when a row changed, so a second run reports no change.
+  - C(changed) is true only when a row changed, so a second run reports no change.
 seealso:
   - module: wabot.wasender.session
   - module: wabot.wasender.session_info
