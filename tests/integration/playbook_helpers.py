@@ -1,0 +1,161 @@
+"""Helpers of the playbook and role integration tests: run ansible-playbook from the checkout, read the recap."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+_RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
+
+
+def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment `make` gives ansible-playbook, minus colours."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_COLLECTIONS_PATH": str(REPO / "build" / "collections"),
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_LOCALHOST_WARNING": "0",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+    recap: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def changed(self) -> int:
+        return sum(counts.get("changed", 0) for counts in self.recap.values())
+
+    def failed_hosts(self) -> set[str]:
+        return {host for host, counts in self.recap.items() if counts.get("failed") or counts.get("unreachable")}
+
+    def explain(self) -> str:
+        return f"rc={self.rc} after {self.seconds:.1f}s\n--- stdout ---\n{self.stdout[-12000:]}\n--- stderr ---\n{self.stderr[-4000:]}"
+
+
+def parse_recap(stdout: str) -> dict[str, dict[str, int]]:
+    recap: dict[str, dict[str, int]] = {}
+    in_recap = False
+    for line in stdout.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if in_recap:
+            match = _RECAP.match(line.strip())
+            if match:
+                recap[match.group("host")] = {k: int(v) for k, v in (kv.split("=") for kv in match.group("counts").split())}
+    return recap
+
+
+def run_playbook(
+    playbook: str | Path,
+    inventory: str | Path | None = None,
+    extra_vars: dict | None = None,
+    check: bool = False,
+    limit: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    args: list[str] | None = None,
+) -> PlaybookRun:
+    """Run ansible-playbook (a path or a collection playbook FQCN) and return its outcome."""
+    cmd = [str(BIN / "ansible-playbook"), str(playbook)]
+    if inventory is not None:
+        cmd += ["-i", str(inventory)]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check:
+        cmd.append("--check")
+    if limit:
+        cmd += ["--limit", limit]
+    cmd += args or []
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO, env=ansible_env(env), capture_output=True, text=True, timeout=timeout, check=False)
+    seconds = time.monotonic() - start
+    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, seconds, parse_recap(proc.stdout))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    import urllib.request  # pylint: disable=import-outside-toplevel
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - local test URL
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+PM2_PREFIX = REPO / "build" / "node"
+PM2_BIN = PM2_PREFIX / "node_modules" / ".bin" / "pm2"
+PM2_SPEC = "pm2@6"
+
+
+def ensure_pm2() -> tuple[Path | None, str]:
+    """pm2 from the npm registry in build/node (installed once, shared by xdist workers); (path, reason if None)."""
+    import fcntl  # pylint: disable=import-outside-toplevel
+    import shutil  # pylint: disable=import-outside-toplevel
+
+    if PM2_BIN.exists():
+        return PM2_BIN, ""
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        return None, "pm2 needs node and npm, which are not installed (apt-get install nodejs npm)"
+    PM2_PREFIX.mkdir(parents=True, exist_ok=True)
+    with open(PM2_PREFIX / ".install.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not PM2_BIN.exists():
+            proc = subprocess.run(
+                [npm, "install", "--prefix", str(PM2_PREFIX), "--no-audit", "--no-fund", "--loglevel=error", PM2_SPEC],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            if proc.returncode != 0 or not PM2_BIN.exists():
+                return None, f"npm install {PM2_SPEC} failed (rc {proc.returncode}): {(proc.stderr or proc.stdout)[-500:]}"
+    return PM2_BIN, ""
