@@ -163,7 +163,7 @@ def _make_handler(app: App, server_name: str) -> type[BaseHTTPRequestHandler]:
 
 class SimServer(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = False
+    allow_reuse_address = True  # rebinding after a restart despite TIME_WAIT; Linux still refuses two listeners
 
 
 def bind_server(app: App, port: int, server_name: str) -> SimServer:
@@ -224,7 +224,7 @@ def serve_forever(server: SimServer, *, pid_file: str | None = None, port_file: 
     if watch_pid:
         threading.Thread(target=_watch_parent, args=(watch_pid, server), daemon=True).start()
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve_forever(poll_interval=0.05)
     finally:
         server.server_close()
         if pid_file:

@@ -1,0 +1,500 @@
+"""Contract tests of the simulated bot backend (tests/sim/bot.py) against the reference page, section 1.
+
+Every route, status code and JSON shape of the bot, the stale-session behaviour (the
+incident) end to end, and how the bot uses its SQLite file.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import sqlite3
+import struct
+import time
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+from tests.sim import jwt as simjwt
+from tests.sim.bot import DELETE_MESSAGE, map_status, qr_data_url
+from tests.sim.fleet import BotHost, Fleet, HostSpec, UserSpec
+
+STALE_LOG = "❌ Error getting status for session {}: Request failed with status code {}"
+TIMEOUT = 10
+
+
+def call(host: BotHost, method: str, path: str, user: str | None = None, body: Any = None, token: str | None = None) -> requests.Response:
+    headers = {}
+    if token is None and user is not None:
+        token = host.mint_token(user)
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.request(method, f"{host.url}{path}", json=body, headers=headers, timeout=TIMEOUT)
+
+
+def wa(host: BotHost, method: str, route: str, user: str, body: Any = None) -> requests.Response:
+    return call(host, method, f"/api/whatsapp{route}", user, body)
+
+
+def db_row(host: BotHost, email: str) -> dict[str, Any]:
+    conn = sqlite3.connect(host.db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        row = conn.execute(
+            "select *, typeof(wasender_session_id) as t_sid, typeof(wasender_session_updated_at) as t_upd, typeof(last_login) as t_login from users where email = ?",
+            (email,),
+        ).fetchone()
+        return dict(row)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def fleet(fleet_factory) -> Fleet:
+    """One host with a user in each state, plus a legacy host."""
+    return fleet_factory(
+        hosts=[
+            HostSpec(
+                name="bot",
+                groups=["api_hosts"],
+                users=[
+                    UserSpec(email="connected@praxis.test", state="connected"),
+                    UserSpec(email="scan@praxis.test", state="needs_scan"),
+                    UserSpec(email="stale@praxis.test", state="stale"),
+                    UserSpec(email="new@praxis.test", state="none", phone="+436609999999"),
+                ],
+                orphans=1,
+            ),
+        ]
+    )
+
+
+@pytest.fixture
+def bot(fleet: Fleet) -> BotHost:
+    return fleet.hosts["bot"]
+
+
+# --- health and auth ---------------------------------------------------------------------
+
+
+def test_health(bot: BotHost) -> None:
+    answer = requests.get(f"{bot.url}/health", timeout=TIMEOUT)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert set(body) == {"status", "timestamp", "environment"}
+    assert body["status"] == "OK" and body["environment"] == "production"
+    dt.datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00"))
+
+
+def test_login(bot: BotHost) -> None:
+    answer = call(bot, "POST", "/api/auth/login", body={"email": "connected@praxis.test", "password": "Passw0rd!"})
+    assert answer.status_code == 200 and set(answer.json()) == {"token"}
+    claims = simjwt.verify(answer.json()["token"], bot.jwt_secret)
+    user = bot.user("connected@praxis.test")
+    assert set(claims) == {"userId", "accountId", "iat", "exp"}
+    assert claims["userId"] == user.id and claims["accountId"] == user.account_id
+    assert claims["exp"] - claims["iat"] == 7 * 24 * 3600
+    row = db_row(bot, "connected@praxis.test")
+    assert row["t_login"] == "integer" and abs(row["last_login"] - time.time() * 1000) < 60_000
+
+
+@pytest.mark.parametrize("body", [{}, {"email": "connected@praxis.test"}, {"password": "x"}, {"email": "", "password": "x"}])
+def test_login_missing_fields(bot: BotHost, body: dict[str, str]) -> None:
+    answer = call(bot, "POST", "/api/auth/login", body=body)
+    assert answer.status_code == 400 and answer.json() == {"error": "Missing fields"}
+
+
+@pytest.mark.parametrize("email,password", [("connected@praxis.test", "wrong"), ("nobody@praxis.test", "Passw0rd!")])
+def test_login_invalid_credentials(bot: BotHost, email: str, password: str) -> None:
+    answer = call(bot, "POST", "/api/auth/login", body={"email": email, "password": password})
+    assert answer.status_code == 401 and answer.json() == {"error": "Invalid credentials"}
+
+
+def test_signup_and_me(bot: BotHost) -> None:
+    answer = call(bot, "POST", "/api/auth/signup", body={"email": "fresh@praxis.test", "password": "s3cret!", "name": "Praxis Fresh"})
+    assert answer.status_code == 201 and set(answer.json()) == {"token"}
+    token = answer.json()["token"]
+    claims = simjwt.verify(token, bot.jwt_secret)
+    me = call(bot, "GET", "/api/auth/me", token=token)
+    assert me.status_code == 200
+    assert me.json() == {
+        "success": True,
+        "data": {"userId": claims["userId"], "accountId": claims["accountId"], "email": "fresh@praxis.test", "preferredLanguage": "de", "role": "user"},
+    }
+    conn = sqlite3.connect(bot.db_path)
+    try:
+        assert conn.execute("select name, timezone from accounts where id = ?", (claims["accountId"],)).fetchone() == ("Praxis Fresh", "Europe/Vienna")
+    finally:
+        conn.close()
+    assert call(bot, "POST", "/api/auth/login", body={"email": "fresh@praxis.test", "password": "s3cret!"}).status_code == 200
+    taken = call(bot, "POST", "/api/auth/signup", body={"email": "fresh@praxis.test", "password": "x", "name": "y"})
+    assert taken.status_code == 409 and "error" in taken.json()
+    missing = call(bot, "POST", "/api/auth/signup", body={"email": "other@praxis.test", "password": "x"})
+    assert missing.status_code == 400 and missing.json() == {"error": "Missing fields"}
+
+
+def b64url(obj: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+def _bad_tokens(bot: BotHost) -> dict[str, str | None]:
+    user = bot.user("connected@praxis.test")
+    now = time.time()
+    return {
+        "missing": None,
+        "garbage": "not-a-jwt",
+        "wrong-secret": simjwt.mint(user.id, user.account_id, "other-secret"),
+        "expired": simjwt.mint(user.id, user.account_id, bot.jwt_secret, now=now - 8 * 24 * 3600),
+        "alg-none": f"{b64url({'alg': 'none', 'typ': 'JWT'})}.{b64url({'userId': user.id, 'accountId': user.account_id, 'exp': now + 60})}.",
+    }
+
+
+@pytest.mark.parametrize("kind", ["missing", "garbage", "wrong-secret", "expired", "alg-none"])
+@pytest.mark.parametrize("method,path", [("GET", "/api/auth/me"), ("GET", "/api/whatsapp/user/status"), ("POST", "/api/whatsapp/user/session/ensure"), ("GET", "/api/whatsapp/user/qr"), ("DELETE", "/api/whatsapp/user/session")])
+def test_middleware_rejects_bad_tokens(bot: BotHost, kind: str, method: str, path: str) -> None:
+    token = _bad_tokens(bot)[kind]
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    answer = requests.request(method, f"{bot.url}{path}", headers=headers, timeout=TIMEOUT)
+    assert answer.status_code == 401 and answer.json() == {"error": "Unauthorized"}
+
+
+def test_middleware_does_not_look_the_user_up(bot: BotHost) -> None:
+    token = simjwt.mint(str(uuid.uuid4()), str(uuid.uuid4()), bot.jwt_secret)
+    status = call(bot, "GET", "/api/whatsapp/user/status", token=token)
+    assert status.status_code == 200
+    assert status.json() == {"success": True, "data": {"status": "unknown", "meNumber": None, "sessionId": None, "qrAvailable": False}}
+    delete = call(bot, "DELETE", "/api/whatsapp/user/session", token=token)
+    assert delete.status_code == 200 and delete.json()["previousSessionId"] is None
+
+
+def test_jwt_secret_falls_back_to_dev_secret(fleet_factory) -> None:
+    fleet = fleet_factory(hosts=[HostSpec(name="dev", users=[UserSpec(email="a@dev.test")], extra_env={"JWT_SECRET": ""})])
+    host = fleet.hosts["dev"]
+    login = call(host, "POST", "/api/auth/login", body={"email": "a@dev.test", "password": "Passw0rd!"})
+    assert simjwt.verify(login.json()["token"], "dev-secret")["userId"] == host.user("a@dev.test").id
+
+
+def test_unknown_route_is_express_html_404(bot: BotHost) -> None:
+    answer = requests.get(f"{bot.url}/api/nope", timeout=TIMEOUT)
+    assert answer.status_code == 404 and answer.headers["Content-Type"].startswith("text/html")
+    assert "<pre>Cannot GET /api/nope</pre>" in answer.text
+
+
+# --- ensure ------------------------------------------------------------------------------
+
+
+def test_ensure_creates_session_with_body_phone(fleet: Fleet, bot: BotHost) -> None:
+    user = bot.user("new@praxis.test")
+    answer = wa(bot, "POST", "/user/session/ensure", user.email, {"phoneNumber": "+4915100000001"})
+    assert answer.status_code == 200
+    body = answer.json()
+    data = body["data"]
+    assert body["success"] is True and set(data) == {"sessionId", "status", "meNumber", "qrAvailable", "qrGeneratedAt"}
+    assert isinstance(data["sessionId"], int), "a number right after creation"
+    assert data["status"] == "qr" and data["qrAvailable"] is True and data["meNumber"] is None and data["qrGeneratedAt"] is None
+    session = fleet.wasender.session(data["sessionId"])
+    assert session is not None and session["name"] == f"user-{user.id}" and session["phone_number"] == "+4915100000001"
+    assert session["account_id"] == bot.wasender_account_id and session["status"] == "need_scan"
+    row = db_row(bot, user.email)
+    assert row["wasender_session_id"] == str(data["sessionId"]) and row["t_sid"] == "text"
+    assert row["t_upd"] == "integer" and abs(row["wasender_session_updated_at"] - time.time() * 1000) < 60_000
+    again = wa(bot, "POST", "/user/session/ensure", user.email).json()["data"]
+    assert again["sessionId"] == str(data["sessionId"]), "a string once read back from the database"
+    assert again["status"] == "qr" and again["qrAvailable"] is True
+
+
+def test_ensure_phone_alias_and_users_phone_fallback(fleet: Fleet, bot: BotHost) -> None:
+    by_alias = call(bot, "POST", "/api/auth/signup", body={"email": "alias@praxis.test", "password": "x1", "name": "A"}).json()["token"]
+    created = call(bot, "POST", "/api/whatsapp/user/session/ensure", token=by_alias, body={"phone": "+4915100000002"}).json()["data"]
+    assert fleet.wasender.session(created["sessionId"])["phone_number"] == "+4915100000002"
+    fallback = wa(bot, "POST", "/user/session/ensure", "new@praxis.test").json()["data"]
+    assert fleet.wasender.session(fallback["sessionId"])["phone_number"] == "+436609999999"
+
+
+def test_ensure_without_any_phone_is_400(fleet: Fleet, bot: BotHost) -> None:
+    token = call(bot, "POST", "/api/auth/signup", body={"email": "nophone@praxis.test", "password": "x1", "name": "N"}).json()["token"]
+    before = len(fleet.wasender.sessions(bot.wasender_token))
+    answer = call(bot, "POST", "/api/whatsapp/user/session/ensure", token=token, body={})
+    assert answer.status_code == 400
+    assert answer.json() == {"success": False, "error": "phoneNumber is required to create a session"}
+    assert len(fleet.wasender.sessions(bot.wasender_token)) == before
+
+
+def test_ensure_with_stored_id_does_not_create(fleet: Fleet, bot: BotHost) -> None:
+    before = len(fleet.wasender.sessions(bot.wasender_token))
+    connected = bot.user("connected@praxis.test")
+    ready = wa(bot, "POST", "/user/session/ensure", connected.email).json()
+    assert ready == {"success": True, "data": {"sessionId": connected.session_id, "status": "ready", "meNumber": connected.phone, "qrAvailable": False, "qrGeneratedAt": None}}
+    scan = bot.user("scan@praxis.test")
+    waiting = wa(bot, "POST", "/user/session/ensure", scan.email).json()["data"]
+    assert waiting["sessionId"] == scan.session_id and waiting["status"] == "qr" and waiting["qrAvailable"] is True
+    assert len(fleet.wasender.sessions(bot.wasender_token)) == before
+
+
+def test_ensure_does_not_repair_a_stale_id(fleet: Fleet, bot: BotHost) -> None:
+    stale = bot.user("stale@praxis.test")
+    before = fleet.wasender.sessions(bot.wasender_token)
+    answer = wa(bot, "POST", "/user/session/ensure", stale.email)
+    assert answer.status_code == 200
+    assert answer.json() == {"success": True, "data": {"sessionId": stale.session_id, "status": "unknown", "meNumber": None, "qrAvailable": False, "qrGeneratedAt": None}}
+    assert fleet.wasender.sessions(bot.wasender_token) == before
+    assert bot.stored_session_id(stale.email) == stale.session_id
+
+
+def test_ensure_create_failure_is_500(fleet: Fleet, bot: BotHost) -> None:
+    fleet.wasender.set_session_limit(bot.wasender_account_id, 0)
+    answer = wa(bot, "POST", "/user/session/ensure", "new@praxis.test")
+    assert answer.status_code == 500 and answer.json()["success"] is False
+    assert bot.stored_session_id("new@praxis.test") is None
+
+
+# --- status ------------------------------------------------------------------------------
+
+
+def test_status_without_stored_id(bot: BotHost) -> None:
+    answer = wa(bot, "GET", "/user/status", "new@praxis.test")
+    assert answer.json() == {"success": True, "data": {"status": "unknown", "meNumber": "+436609999999", "sessionId": None, "qrAvailable": False}}
+
+
+def test_status_connected_and_needs_scan(bot: BotHost) -> None:
+    connected = bot.user("connected@praxis.test")
+    assert wa(bot, "GET", "/user/status", connected.email).json() == {
+        "success": True,
+        "data": {"status": "ready", "meNumber": connected.phone, "sessionId": connected.session_id, "qrAvailable": False},
+    }
+    scan = bot.user("scan@praxis.test")
+    data = wa(bot, "GET", "/user/status", scan.email).json()["data"]
+    assert data["status"] == "qr" and data["sessionId"] == scan.session_id and isinstance(data["sessionId"], str)
+
+
+def test_status_stale_logs_exact_line(bot: BotHost) -> None:
+    stale = bot.user("stale@praxis.test")
+    answer = wa(bot, "GET", "/user/status", stale.email)
+    assert answer.status_code == 200
+    assert answer.json() == {"success": True, "data": {"status": "unknown", "meNumber": None, "sessionId": stale.session_id, "qrAvailable": False}}
+    assert STALE_LOG.format(stale.session_id, 404) in bot.log_text().splitlines()
+
+
+def test_status_other_wasender_errors_log_their_code(fleet: Fleet, bot: BotHost) -> None:
+    connected = bot.user("connected@praxis.test")
+    fleet.wasender.fail_next("/api/whatsapp-sessions/*", n=1, status=503)
+    data = wa(bot, "GET", "/user/status", connected.email).json()["data"]
+    assert data["status"] == "unknown" and data["sessionId"] == connected.session_id
+    assert STALE_LOG.format(connected.session_id, 503) in bot.log_text().splitlines()
+    assert wa(bot, "GET", "/user/status", connected.email).json()["data"]["status"] == "ready"
+
+
+def test_status_when_wasender_is_unreachable(fleet: Fleet, bot: BotHost) -> None:
+    connected = bot.user("connected@praxis.test")
+    fleet.wasender.stop()
+    data = wa(bot, "GET", "/user/status", connected.email).json()["data"]
+    assert data == {"status": "unknown", "meNumber": None, "sessionId": connected.session_id, "qrAvailable": False}
+    assert f"❌ Error getting status for session {connected.session_id}: connect ECONNREFUSED" in bot.log_text()
+
+
+@pytest.mark.parametrize(
+    "wasender_status,bot_status",
+    [("connected", "ready"), ("need_scan", "qr"), ("connecting", "qr"), ("logged_out", "qr"), ("disconnected", "disconnected"), ("expired", "qr"), ("need_passkey", "qr")],
+)
+def test_status_mapping_through_wasender(fleet: Fleet, bot: BotHost, wasender_status: str, bot_status: str) -> None:
+    scan = bot.user("scan@praxis.test")
+    fleet.wasender.set_status(scan.session_id, wasender_status)
+    assert wa(bot, "GET", "/user/status", scan.email).json()["data"]["status"] == bot_status
+
+
+def test_status_mapping_table() -> None:
+    cases = {
+        "ready": "ready",
+        "CONNECTED": "ready",
+        "Online": "ready",
+        "authenticated": "authenticated",
+        "NEED_SCAN": "qr",
+        "qr": "qr",
+        "idle": "qr",
+        "offline": "disconnected",
+        "auth_failure": "auth_failure",
+        "weird": "unknown",
+        "": "unknown",
+        None: "unknown",
+    }
+    assert {k: map_status(k) for k in cases} == cases
+
+
+def test_status_is_case_insensitive_to_wasender(fleet: Fleet, bot: BotHost) -> None:
+    fleet.wasender.config(session_status_case="upper")
+    assert wa(bot, "GET", "/user/status", "connected@praxis.test").json()["data"]["status"] == "ready"
+
+
+# --- qr ----------------------------------------------------------------------------------
+
+
+def png_size(data_url: str) -> tuple[int, int]:
+    assert data_url.startswith("data:image/png;base64,")
+    raw = base64.b64decode(data_url.split(",", 1)[1], validate=True)
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR"
+    return struct.unpack(">II", raw[16:24])
+
+
+def test_qr_without_session_is_400(bot: BotHost) -> None:
+    answer = wa(bot, "GET", "/user/qr", "new@praxis.test")
+    assert answer.status_code == 400
+    assert answer.json() == {"success": False, "error": "No session for user. Call /user/session/ensure first."}
+
+
+@pytest.mark.parametrize("email", ["stale@praxis.test", "connected@praxis.test"])
+def test_qr_not_available_is_404(bot: BotHost, email: str) -> None:
+    answer = wa(bot, "GET", "/user/qr", email)
+    assert answer.status_code == 404 and answer.json() == {"success": False, "error": "QR not available"}
+
+
+def test_qr_is_a_png_of_the_wasender_payload(fleet: Fleet, bot: BotHost) -> None:
+    scan = bot.user("scan@praxis.test")
+    answer = wa(bot, "GET", "/user/qr", scan.email)
+    assert answer.status_code == 200 and set(answer.json()) == {"success", "data"} and set(answer.json()["data"]) == {"dataUrl"}
+    data_url = answer.json()["data"]["dataUrl"]
+    width, height = png_size(data_url)
+    assert width == height and width >= 100
+    payload = fleet.wasender.session(scan.session_id)["qr_code"]
+    assert re.match(r"^2@", payload)
+    assert data_url == qr_data_url(payload), "the PNG renders exactly the raw payload Wasender gave"
+
+
+# --- delete ------------------------------------------------------------------------------
+
+
+def test_delete_then_delete_again(fleet: Fleet, bot: BotHost) -> None:
+    connected = bot.user("connected@praxis.test")
+    first = wa(bot, "DELETE", "/user/session", connected.email)
+    assert first.status_code == 200
+    assert first.json() == {"success": True, "message": DELETE_MESSAGE, "previousSessionId": connected.session_id, "deletedFromWasenderAPI": True}
+    assert fleet.wasender.session(connected.session_id) is None
+    row = db_row(bot, connected.email)
+    assert row["wasender_session_id"] is None and row["t_upd"] == "integer"
+    assert abs(row["wasender_session_updated_at"] - time.time() * 1000) < 60_000
+    second = wa(bot, "DELETE", "/user/session", connected.email)
+    assert second.status_code == 200
+    assert second.json() == {"success": True, "message": DELETE_MESSAGE, "previousSessionId": None, "deletedFromWasenderAPI": False}
+
+
+def test_delete_tolerates_wasender_404(bot: BotHost) -> None:
+    stale = bot.user("stale@praxis.test")
+    answer = wa(bot, "DELETE", "/user/session", stale.email).json()
+    assert answer["previousSessionId"] == stale.session_id and answer["deletedFromWasenderAPI"] is True
+    assert bot.stored_session_id(stale.email) is None
+
+
+def test_delete_ignores_other_wasender_errors(fleet: Fleet, bot: BotHost) -> None:
+    connected = bot.user("connected@praxis.test")
+    fleet.wasender.fail_next("/api/whatsapp-sessions/*", n=1, status=500, method="DELETE")
+    answer = wa(bot, "DELETE", "/user/session", connected.email)
+    assert answer.status_code == 200
+    assert answer.json()["previousSessionId"] == connected.session_id and answer.json()["deletedFromWasenderAPI"] is False
+    assert bot.stored_session_id(connected.email) is None
+    assert fleet.wasender.session(connected.session_id) is not None, "the session survives at Wasender (now an orphan)"
+    assert f"Error deleting Wasender session {connected.session_id}: Request failed with status code 500" in bot.log_text()
+
+
+def test_legacy_deployments(fleet_factory) -> None:
+    fleet = fleet_factory(
+        hosts=[
+            HostSpec(name="old", users=[UserSpec(email="u@old.test", state="connected")], legacy_delete=True),
+            HostSpec(name="mid", users=[UserSpec(email="u@mid.test", state="connected")], legacy_delete_message=True),
+        ]
+    )
+    old, mid = fleet.hosts["old"], fleet.hosts["mid"]
+    answer = wa(old, "DELETE", "/user/session", "u@old.test")
+    assert answer.status_code == 404 and answer.headers["Content-Type"].startswith("text/html")
+    assert "Cannot DELETE /api/whatsapp/user/session" in answer.text
+    assert old.stored_session_id("u@old.test") == old.user("u@old.test").session_id
+    unauthenticated = requests.delete(f"{old.url}/api/whatsapp/user/session", timeout=TIMEOUT)
+    assert unauthenticated.status_code == 404, "no route: the JWT middleware never runs"
+    body = wa(mid, "DELETE", "/user/session", "u@mid.test").json()
+    assert body["success"] is True and body["previousSessionId"] == mid.user("u@mid.test").session_id
+    assert "deletedFromWasenderAPI" not in body and body["message"] != DELETE_MESSAGE
+
+
+def test_uncaught_error_is_500_shape(fleet_factory) -> None:
+    fleet = fleet_factory(hosts=[HostSpec(name="busy", users=[UserSpec(email="u@busy.test", state="connected")], extra_env={"SIM_DB_BUSY_TIMEOUT_MS": "100"})])
+    host = fleet.hosts["busy"]
+    locker = sqlite3.connect(host.db_path, isolation_level=None)
+    try:
+        locker.execute("begin exclusive")
+        answer = wa(host, "DELETE", "/user/session", "u@busy.test")
+    finally:
+        locker.execute("rollback")
+        locker.close()
+    assert answer.status_code == 500
+    assert set(answer.json()) == {"error"} and answer.json()["error"]["statusCode"] == 500
+    assert "locked" in answer.json()["error"]["message"]
+    assert wa(host, "DELETE", "/user/session", "u@busy.test").status_code == 200, "the lock is gone, the bot recovers"
+
+
+# --- the database from the outside --------------------------------------------------------
+
+
+def test_bot_holds_no_lock_between_requests_and_reads_fresh(bot: BotHost) -> None:
+    scan = bot.user("scan@praxis.test")
+    for _ in range(3):
+        wa(bot, "GET", "/user/status", scan.email)
+        wa(bot, "DELETE", "/user/session", "new@praxis.test")
+    writer = sqlite3.connect(bot.db_path, isolation_level=None, timeout=0)
+    try:
+        writer.execute("begin immediate")  # fails at once if the bot kept a write transaction open
+        writer.execute("update users set wasender_session_id = NULL, wasender_session_updated_at = NULL where email = ?", (scan.email,))
+        writer.execute("commit")
+        assert writer.execute("pragma journal_mode").fetchone()[0] == "delete"
+    finally:
+        writer.close()
+    assert wa(bot, "GET", "/user/status", scan.email).json()["data"]["sessionId"] is None, "no caching: the bot sees our write"
+
+
+def test_bot_request_log_has_no_secrets(bot: BotHost) -> None:
+    bot.clear_requests()
+    token = bot.mint_token("connected@praxis.test")
+    call(bot, "POST", "/api/auth/login", body={"email": "connected@praxis.test", "password": "Passw0rd!"})
+    call(bot, "GET", "/api/whatsapp/user/status", token=token)
+    call(bot, "DELETE", "/api/whatsapp/user/session", token="bad")
+    entries = bot.requests()
+    assert [(e["method"], e["path"], e["status"], e["mutating"]) for e in entries] == [
+        ("POST", "/api/auth/login", 200, False),
+        ("GET", "/api/whatsapp/user/status", 200, False),
+        ("DELETE", "/api/whatsapp/user/session", 401, False),
+    ]
+    assert entries[1]["user"] == bot.user("connected@praxis.test").id
+    with open(bot.request_log_path, encoding="utf-8") as handle:
+        raw = handle.read()
+    for secret in (token, bot.jwt_secret, bot.wasender_token, "Passw0rd!", "Bearer"):
+        assert secret not in raw
+
+
+# --- the incident end to end -----------------------------------------------------------------
+
+
+def test_incident_end_to_end(fleet: Fleet, bot: BotHost) -> None:
+    user = bot.user("new@praxis.test")
+    created = wa(bot, "POST", "/user/session/ensure", user.email, {"phoneNumber": user.phone}).json()["data"]
+    first_id = str(created["sessionId"])
+    fleet.wasender.scan(first_id)
+    assert wa(bot, "GET", "/user/status", user.email).json()["data"]["status"] == "ready"
+
+    assert fleet.wasender.delete_session(first_id)  # the incident: gone at Wasender, still in the bot's DB
+    status = wa(bot, "GET", "/user/status", user.email).json()["data"]
+    assert status == {"status": "unknown", "meNumber": None, "sessionId": first_id, "qrAvailable": False}
+    assert STALE_LOG.format(first_id, 404) in bot.log_text().splitlines()
+    assert wa(bot, "POST", "/user/session/ensure", user.email).json()["data"]["sessionId"] == first_id, "ensure does not repair"
+    assert wa(bot, "GET", "/user/qr", user.email).status_code == 404
+
+    reset = wa(bot, "DELETE", "/user/session", user.email).json()
+    assert reset["previousSessionId"] == first_id and reset["deletedFromWasenderAPI"] is True
+    fresh = wa(bot, "POST", "/user/session/ensure", user.email).json()["data"]
+    assert isinstance(fresh["sessionId"], int) and str(fresh["sessionId"]) != first_id and fresh["status"] == "qr"
+    assert wa(bot, "GET", "/user/qr", user.email).status_code == 200
+    fleet.wasender.scan(fresh["sessionId"], delay=0.2)
+    assert wa(bot, "GET", "/user/status", user.email).json()["data"]["status"] == "qr"
+    time.sleep(0.25)
+    final = wa(bot, "GET", "/user/status", user.email).json()["data"]
+    assert final == {"status": "ready", "meNumber": user.phone, "sessionId": str(fresh["sessionId"]), "qrAvailable": False}
