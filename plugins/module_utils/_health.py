@@ -136,30 +136,35 @@ def user_id_of_session_name(name: t.Any) -> str | None:
 def find_orphans(
     sessions: t.Iterable[t.Mapping[str, t.Any]],
     referenced_ids: t.Iterable[t.Any],
-    user_ids: t.Iterable[str],
+    known_user_ids: t.Iterable[str] = (),
+    only_users: t.Iterable[str] | None = None,
 ) -> list[dict[str, t.Any]]:
-    """Wasender sessions named ``user-<id>`` for a user in ``user_ids`` that no user references any more.
+    """Wasender sessions named ``user-<id>`` whose id no user of the database references any more.
 
-    ``referenced_ids`` are all session ids stored in the database. Sessions of user ids that
-    are not in ``user_ids`` are left out: one Wasender account may serve several bot hosts.
+    ``referenced_ids`` are all session ids stored in the database. ``user_known`` tells whether
+    ``<id>`` is still a user of the database (its session was replaced or cleared) or not (the
+    user was deleted, or the session belongs to another bot sharing the Wasender account).
+    ``only_users`` limits the answer to sessions named after these user ids.
     """
     referenced = {str(sid).strip() for sid in referenced_ids if sid is not None and str(sid).strip()}
-    users = {str(uid) for uid in user_ids}
+    known = {str(uid) for uid in known_user_ids}
+    only = None if only_users is None else {str(uid) for uid in only_users}
     orphans = []
     for session in sessions:
         owner = user_id_of_session_name(session.get("name"))
-        if owner is None or owner not in users or str(session.get("id")) in referenced:
+        if owner is None or str(session.get("id")) in referenced or (only is not None and owner not in only):
             continue
         orphans.append(
             {
                 "session_id": str(session.get("id")),
                 "name": str(session.get("name")),
                 "user_id": owner,
+                "user_known": owner in known,
                 "status": wasender_status(session),
                 "phone_number": session.get("phone_number"),
             }
         )
-    return sorted(orphans, key=lambda row: (row["user_id"], int(row["session_id"]) if row["session_id"].isdigit() else 0))
+    return sorted(orphans, key=lambda row: int(row["session_id"]) if row["session_id"].isdigit() else 0)
 
 
 def count_health(rows: t.Iterable[t.Mapping[str, t.Any]], orphans: int = 0) -> dict[str, int]:

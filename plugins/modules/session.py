@@ -20,7 +20,7 @@ description:
   - The user is the one the token names - see O(user_id), O(api_token) and O(login_email).
   - Runs on the bot host (the API is usually on localhost) or with C(delegate_to=localhost).
 author:
-  - wabot.wasender developers
+  - wabot.wasender developers (@wabot)
 extends_documentation_fragment:
   - wabot.wasender.bot_api
   - wabot.wasender.bot_env
@@ -28,11 +28,13 @@ extends_documentation_fragment:
   - wabot.wasender.http_options
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Only read-only calls are made (C(GET /user/status), C(GET /user/qr), Wasender C(GET) calls); the module
         reports what would change.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Shows the session id and status before and after.

@@ -23,7 +23,7 @@ description:
     id is stored but Wasender has no such session; V(missing) - no id stored; V(unknown) - could not be decided,
     the row's C(reason) says why (for example no Wasender credentials in database mode)."
 author:
-  - wabot.wasender developers
+  - wabot.wasender developers (@wabot)
 extends_documentation_fragment:
   - wabot.wasender.bot_api
   - wabot.wasender.bot_env
@@ -31,10 +31,12 @@ extends_documentation_fragment:
   - wabot.wasender.http_options
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - The module is read-only; it runs the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   db_path:
@@ -138,9 +140,12 @@ user:
   type: dict
 orphans:
   description:
-    - Wasender sessions named C(user-<id>) for a user of this database that no user references any more - paid
-      slots nobody uses. Sessions of user ids this database does not know are not listed (one Wasender account
-      may serve several bots); RV(unmatched_sessions) counts them.
+    - Wasender sessions named C(user-<id>) that no user of this database references any more - paid slots nobody
+      uses. Found in the same single list call as the stale sessions.
+    - C(user_known) tells whether C(<id>) is still a user of this database (whose session was replaced or cleared);
+      V(false) means the user was deleted - or, when several bots share one Wasender account, that the session
+      belongs to another bot's user.
+    - With O(users), only sessions named after the selected users are listed.
     - Empty without Wasender credentials and in single-user mode.
   returned: always
   type: list
@@ -155,6 +160,9 @@ orphans:
     user_id:
       description: The user id of the name.
       type: str
+    user_known:
+      description: Whether that user id is a user of this database.
+      type: bool
     status:
       description: Wasender's status of the session (lower case).
       type: str
@@ -166,11 +174,6 @@ counts:
   returned: always
   type: dict
   sample: {"ok": 3, "needs_scan": 1, "stale": 2, "missing": 0, "unknown": 0, "orphans": 1}
-unmatched_sessions:
-  description: Number of Wasender sessions named C(user-<id>) whose user is not in this database.
-  returned: when O(db_path) is set
-  type: int
-  sample: 0
 not_found:
   description: Entries of O(users) that match no user.
   returned: when O(db_path) is set
@@ -198,7 +201,7 @@ from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient, bot_url_from
+from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient
 from ansible_collections.wabot.wasender.plugins.module_utils._common import (
     BOT_API_ARGS,
     BOT_API_MUTUALLY_EXCLUSIVE,
@@ -210,7 +213,6 @@ from ansible_collections.wabot.wasender.plugins.module_utils._common import (
     argument_spec,
     bot_client,
     fail,
-    http_options,
     load_bot_env,
     wasender_client,
 )
@@ -221,7 +223,6 @@ from ansible_collections.wabot.wasender.plugins.module_utils._health import (
     count_health,
     find_orphans,
     index_sessions,
-    user_id_of_session_name,
     wasender_status,
 )
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient
@@ -300,11 +301,14 @@ class SessionInfo:
         self.result["not_found"] = []
         selected = self.select(users)
         if self.params.get("bot_url") or self.env.get("PORT"):
-            self.result["bot"] = self.bot_health(BotClient.create(bot_url_from(self.params, self.env), **http_options(self.params)))
+            self.result["bot"] = self.bot_health(bot_client(self.module, self.env, authenticate=False))
         sessions: list[dict[str, t.Any]] | None = None
         no_index_reason = None
         if self.wasender is None:
-            no_index_reason = "no Wasender credentials (wasender_api_token or WASENDER_API_TOKEN in bot_env_file): whether the id still exists cannot be decided"
+            no_index_reason = (
+                "no Wasender credentials (wasender_api_token or WASENDER_API_TOKEN in bot_env_file):"
+                " whether the stored id still exists at Wasender cannot be decided"
+            )
         else:
             try:
                 sessions = self.wasender.list_sessions()
@@ -329,13 +333,9 @@ class SessionInfo:
             )
         self.result["users"] = rows
         if sessions is not None:
-            scope = [user["user_id"] for user in (selected if self.params.get("users") else users)]
-            self.result["orphans"] = find_orphans(sessions, [user["session_id"] for user in users], scope)
-            known = {user["user_id"] for user in users}
-            owners = [user_id_of_session_name(session.get("name")) for session in sessions]
-            self.result["unmatched_sessions"] = sum(1 for owner in owners if owner is not None and owner not in known)
-        else:
-            self.result["unmatched_sessions"] = 0
+            only = [user["user_id"] for user in selected] if self.params.get("users") else None
+            referenced = [user["session_id"] for user in users]
+            self.result["orphans"] = find_orphans(sessions, referenced, [user["user_id"] for user in users], only)
 
     # -- single-user mode ----------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ ENSURE = "/api/whatsapp/user/session/ensure"
 QR = "/api/whatsapp/user/qr"
 SESSION = "/api/whatsapp/user/session"
 TOKEN = "header.payload.signature"
+NEW_MESSAGE = "Wasender session deleted successfully. Create a new session via /user/session/ensure"
 
 
 @pytest.fixture
@@ -69,7 +70,8 @@ def test_stale_looks_like_unknown_with_an_id(server, sleeps):
 
 
 def test_ensure_sends_the_phone_and_reads_a_numeric_id(server, sleeps):
-    server.on("POST", ENSURE, Answer(200, {"success": True, "data": {"sessionId": 16549, "status": "qr", "meNumber": None, "qrAvailable": True, "qrGeneratedAt": None}}))
+    data = {"sessionId": 16549, "status": "qr", "meNumber": None, "qrAvailable": True, "qrGeneratedAt": None}
+    server.on("POST", ENSURE, Answer(200, {"success": True, "data": data}))
     state = client_for(server.url, sleeps).ensure("+4915112345678")
     assert state.session_id == "16549"
     assert server.requests("POST", ENSURE)[0].json() == {"phoneNumber": "+4915112345678"}
@@ -85,7 +87,7 @@ def test_ensure_without_phone_names_the_option(server, sleeps):
 @pytest.mark.parametrize(
     "body, previous, deleted",
     [
-        ({"success": True, "message": "Wasender session deleted successfully. Create a new session via /user/session/ensure", "previousSessionId": 16548, "deletedFromWasenderAPI": False}, "16548", False),
+        ({"success": True, "message": NEW_MESSAGE, "previousSessionId": 16548, "deletedFromWasenderAPI": False}, "16548", False),
         ({"success": True, "message": "Session deleted", "previousSessionId": "16548"}, "16548", None),
         ({"success": True, "message": "ok", "previousSessionId": None, "deletedFromWasenderAPI": False}, None, False),
     ],
@@ -143,7 +145,8 @@ def test_connection_refused_names_url_and_fix_after_retries(sleeps):
 
 
 def test_5xx_is_retried_with_backoff_then_succeeds(server, sleeps):
-    server.on("GET", STATUS, Answer(503, {"error": {"message": "busy", "statusCode": 503}}), Answer(502, "<html>bad gateway</html>"), Answer(200, status_body("7")))
+    busy = Answer(503, {"error": {"message": "busy", "statusCode": 503}})
+    server.on("GET", STATUS, busy, Answer(502, "<html>bad gateway</html>"), Answer(200, status_body("7")))
     assert client_for(server.url, sleeps).status().session_id == "7"
     assert sleeps == [0.5, 1.0]
 

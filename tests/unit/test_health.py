@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-import tests.unit.scripted_http  # noqa: F401  (puts build/collections on sys.path)
+# scripted_http puts build/collections on sys.path for the ansible_collections imports.
+import tests.unit.scripted_http  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.wabot.wasender.plugins.module_utils import _health as h
 
 SESSIONS = [
@@ -62,10 +63,12 @@ def test_classify_bot(sid, bot, session, checked, health):
         assert verdict.reason
 
 
-def test_orphans_only_for_users_of_this_database():
+def test_orphans_are_unreferenced_user_sessions():
     orphans = h.find_orphans(SESSIONS, ["16500", "16501", "16600", None], ["u1", "u2", "u3", "u5"])
-    assert [o["session_id"] for o in orphans] == ["16502", "16505"]
-    assert orphans[0] == {"session_id": "16502", "name": "user-u3", "user_id": "u3", "status": "connected", "phone_number": "+493"}
+    assert [o["session_id"] for o in orphans] == ["16502", "16503", "16505"]
+    assert orphans[0] == {"session_id": "16502", "name": "user-u3", "user_id": "u3", "user_known": True, "status": "connected", "phone_number": "+493"}
+    assert orphans[1]["user_known"] is False
+    assert [o["session_id"] for o in h.find_orphans(SESSIONS, [], ["u3"], only_users=["u3"])] == ["16502"]
 
 
 def test_counts_have_every_class():
