@@ -41,10 +41,12 @@ pytest: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests
 
 # ansible-test wants the collection at .../ansible_collections/wabot/wasender: give it a copy
-# of the tracked and untracked-but-not-ignored files.
+# of the tracked and untracked-but-not-ignored files, in a git repository of its own (ansible-test
+# lists its targets with git; inside this checkout it would see only ignored build/ files).
 sanity: setup
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(SANITY_ROOT)
+	cd $(SANITY_ROOT) && git init -q && git add -A
 	cd $(SANITY_ROOT) && $(BIN)/ansible-test sanity --venv --python 3.11 --color no $(SANITY_ARGS)
 
 lint: setup
