@@ -29,7 +29,14 @@ def fleet_factory(tmp_path: Path) -> Iterator[FleetFactory]:
     """A callable ``(hosts=None, *, preset=None, n_hosts=3, wasender_config=None, name=None) -> Fleet`` (started)."""
     fleets: list[Fleet] = []
 
-    def make(hosts: list[HostSpec] | None = None, *, preset: str | None = None, n_hosts: int = 3, wasender_config: dict[str, Any] | None = None, name: str | None = None) -> Fleet:
+    def make(
+        hosts: list[HostSpec] | None = None,
+        *,
+        preset: str | None = None,
+        n_hosts: int = 3,
+        wasender_config: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> Fleet:
         if hosts is None:
             hosts = preset_hosts(preset or "demo", n_hosts)
         fleet = Fleet(os.path.join(tmp_path, name or f"fleet{len(fleets)}"), hosts, wasender_config=wasender_config)

@@ -14,7 +14,7 @@ import sqlite3
 import struct
 import time
 import uuid
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import requests
@@ -45,7 +45,8 @@ def db_row(host: BotHost, email: str) -> dict[str, Any]:
     conn.row_factory = sqlite3.Row
     try:
         row = conn.execute(
-            "select *, typeof(wasender_session_id) as t_sid, typeof(wasender_session_updated_at) as t_upd, typeof(last_login) as t_login from users where email = ?",
+            "select *, typeof(wasender_session_id) as t_sid, typeof(wasender_session_updated_at) as t_upd, typeof(last_login) as t_login "
+            "from users where email = ?",
             (email,),
         ).fetchone()
         return dict(row)
@@ -78,11 +79,19 @@ def bot(fleet: Fleet) -> BotHost:
     return fleet.hosts["bot"]
 
 
+@pytest.fixture(scope="module")
+def shared_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotHost]:
+    """A module-wide host for tests that change nothing (auth failures, health, 404s)."""
+    users = [UserSpec(email="connected@praxis.test", state="connected")]
+    with Fleet(tmp_path_factory.mktemp("shared"), [HostSpec(name="bot", users=users)]) as fleet:
+        yield fleet.hosts["bot"]
+
+
 # --- health and auth ---------------------------------------------------------------------
 
 
-def test_health(bot: BotHost) -> None:
-    answer = requests.get(f"{bot.url}/health", timeout=TIMEOUT)
+def test_health(shared_bot: BotHost) -> None:
+    answer = requests.get(f"{shared_bot.url}/health", timeout=TIMEOUT)
     assert answer.status_code == 200
     body = answer.json()
     assert set(body) == {"status", "timestamp", "environment"}
@@ -103,14 +112,14 @@ def test_login(bot: BotHost) -> None:
 
 
 @pytest.mark.parametrize("body", [{}, {"email": "connected@praxis.test"}, {"password": "x"}, {"email": "", "password": "x"}])
-def test_login_missing_fields(bot: BotHost, body: dict[str, str]) -> None:
-    answer = call(bot, "POST", "/api/auth/login", body=body)
+def test_login_missing_fields(shared_bot: BotHost, body: dict[str, str]) -> None:
+    answer = call(shared_bot, "POST", "/api/auth/login", body=body)
     assert answer.status_code == 400 and answer.json() == {"error": "Missing fields"}
 
 
 @pytest.mark.parametrize("email,password", [("connected@praxis.test", "wrong"), ("nobody@praxis.test", "Passw0rd!")])
-def test_login_invalid_credentials(bot: BotHost, email: str, password: str) -> None:
-    answer = call(bot, "POST", "/api/auth/login", body={"email": email, "password": password})
+def test_login_invalid_credentials(shared_bot: BotHost, email: str, password: str) -> None:
+    answer = call(shared_bot, "POST", "/api/auth/login", body={"email": email, "password": password})
     assert answer.status_code == 401 and answer.json() == {"error": "Invalid credentials"}
 
 
@@ -154,11 +163,20 @@ def _bad_tokens(bot: BotHost) -> dict[str, str | None]:
 
 
 @pytest.mark.parametrize("kind", ["missing", "garbage", "wrong-secret", "expired", "alg-none"])
-@pytest.mark.parametrize("method,path", [("GET", "/api/auth/me"), ("GET", "/api/whatsapp/user/status"), ("POST", "/api/whatsapp/user/session/ensure"), ("GET", "/api/whatsapp/user/qr"), ("DELETE", "/api/whatsapp/user/session")])
-def test_middleware_rejects_bad_tokens(bot: BotHost, kind: str, method: str, path: str) -> None:
-    token = _bad_tokens(bot)[kind]
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/auth/me"),
+        ("GET", "/api/whatsapp/user/status"),
+        ("POST", "/api/whatsapp/user/session/ensure"),
+        ("GET", "/api/whatsapp/user/qr"),
+        ("DELETE", "/api/whatsapp/user/session"),
+    ],
+)
+def test_middleware_rejects_bad_tokens(shared_bot: BotHost, kind: str, method: str, path: str) -> None:
+    token = _bad_tokens(shared_bot)[kind]
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    answer = requests.request(method, f"{bot.url}{path}", headers=headers, timeout=TIMEOUT)
+    answer = requests.request(method, f"{shared_bot.url}{path}", headers=headers, timeout=TIMEOUT)
     assert answer.status_code == 401 and answer.json() == {"error": "Unauthorized"}
 
 
@@ -178,8 +196,8 @@ def test_jwt_secret_falls_back_to_dev_secret(fleet_factory) -> None:
     assert simjwt.verify(login.json()["token"], "dev-secret")["userId"] == host.user("a@dev.test").id
 
 
-def test_unknown_route_is_express_html_404(bot: BotHost) -> None:
-    answer = requests.get(f"{bot.url}/api/nope", timeout=TIMEOUT)
+def test_unknown_route_is_express_html_404(shared_bot: BotHost) -> None:
+    answer = requests.get(f"{shared_bot.url}/api/nope", timeout=TIMEOUT)
     assert answer.status_code == 404 and answer.headers["Content-Type"].startswith("text/html")
     assert "<pre>Cannot GET /api/nope</pre>" in answer.text
 
@@ -228,7 +246,8 @@ def test_ensure_with_stored_id_does_not_create(fleet: Fleet, bot: BotHost) -> No
     before = len(fleet.wasender.sessions(bot.wasender_token))
     connected = bot.user("connected@praxis.test")
     ready = wa(bot, "POST", "/user/session/ensure", connected.email).json()
-    assert ready == {"success": True, "data": {"sessionId": connected.session_id, "status": "ready", "meNumber": connected.phone, "qrAvailable": False, "qrGeneratedAt": None}}
+    expected = {"sessionId": connected.session_id, "status": "ready", "meNumber": connected.phone, "qrAvailable": False, "qrGeneratedAt": None}
+    assert ready == {"success": True, "data": expected}
     scan = bot.user("scan@praxis.test")
     waiting = wa(bot, "POST", "/user/session/ensure", scan.email).json()["data"]
     assert waiting["sessionId"] == scan.session_id and waiting["status"] == "qr" and waiting["qrAvailable"] is True
@@ -240,7 +259,8 @@ def test_ensure_does_not_repair_a_stale_id(fleet: Fleet, bot: BotHost) -> None:
     before = fleet.wasender.sessions(bot.wasender_token)
     answer = wa(bot, "POST", "/user/session/ensure", stale.email)
     assert answer.status_code == 200
-    assert answer.json() == {"success": True, "data": {"sessionId": stale.session_id, "status": "unknown", "meNumber": None, "qrAvailable": False, "qrGeneratedAt": None}}
+    expected = {"sessionId": stale.session_id, "status": "unknown", "meNumber": None, "qrAvailable": False, "qrGeneratedAt": None}
+    assert answer.json() == {"success": True, "data": expected}
     assert fleet.wasender.sessions(bot.wasender_token) == before
     assert bot.stored_session_id(stale.email) == stale.session_id
 
@@ -298,7 +318,15 @@ def test_status_when_wasender_is_unreachable(fleet: Fleet, bot: BotHost) -> None
 
 @pytest.mark.parametrize(
     "wasender_status,bot_status",
-    [("connected", "ready"), ("need_scan", "qr"), ("connecting", "qr"), ("logged_out", "qr"), ("disconnected", "disconnected"), ("expired", "qr"), ("need_passkey", "qr")],
+    [
+        ("connected", "ready"),
+        ("need_scan", "qr"),
+        ("connecting", "qr"),
+        ("logged_out", "qr"),
+        ("disconnected", "disconnected"),
+        ("expired", "qr"),
+        ("need_passkey", "qr"),
+    ],
 )
 def test_status_mapping_through_wasender(fleet: Fleet, bot: BotHost, wasender_status: str, bot_status: str) -> None:
     scan = bot.user("scan@praxis.test")
@@ -438,7 +466,7 @@ def test_uncaught_error_is_500_shape(fleet_factory) -> None:
 
 def test_bot_holds_no_lock_between_requests_and_reads_fresh(bot: BotHost) -> None:
     scan = bot.user("scan@praxis.test")
-    for _ in range(3):
+    for _attempt in range(3):
         wa(bot, "GET", "/user/status", scan.email)
         wa(bot, "DELETE", "/user/session", "new@praxis.test")
     writer = sqlite3.connect(bot.db_path, isolation_level=None, timeout=0)

@@ -63,7 +63,8 @@ def test_demo_preset_seeds_the_incident(incident_fleet: Fleet) -> None:
 
 def test_every_state_and_own_wasender_account(fleet_factory) -> None:
     users = [UserSpec(email=f"{s}@x.test", state=s) for s in ("connected", "needs_scan", "stale", "none")]
-    fleet = fleet_factory(hosts=[HostSpec(name="h1", users=users, orphans=2), HostSpec(name="h2", users=[UserSpec(email="connected@x.test", state="connected")])])
+    other = HostSpec(name="h2", users=[UserSpec(email="connected@x.test", state="connected")])
+    fleet = fleet_factory(hosts=[HostSpec(name="h1", users=users, orphans=2), other])
     h1, h2 = fleet.hosts["h1"], fleet.hosts["h2"]
     assert h1.wasender_token != h2.wasender_token and h1.jwt_secret != h2.jwt_secret and h1.port != h2.port
     mine = {str(s["id"]): s for s in fleet.wasender.sessions(h1.wasender_token)}
@@ -111,7 +112,8 @@ def test_inventory_and_fleet_json(incident_fleet: Fleet) -> None:
     text = Path(fleet.inventory_path).read_text(encoding="utf-8")
     for host in fleet.hosts.values():
         env = Path(host.env_path).read_text(encoding="utf-8")
-        secrets = [line.split("=", 1)[1] for line in env.splitlines() if line.split("=", 1)[0] in ("JWT_SECRET", "WASENDER_API_TOKEN", "WASENDER_WEBHOOK_SECRET")]
+        secret_keys = ("JWT_SECRET", "WASENDER_API_TOKEN", "WASENDER_WEBHOOK_SECRET")
+        secrets = [line.split("=", 1)[1] for line in env.splitlines() if line.split("=", 1)[0] in secret_keys]
         assert len(secrets) == 3 and not any(s in text for s in secrets)
         assert f"PORT={host.port}\n" in env and f"WASENDER_API_BASE_URL={fleet.wasender.url}\n" in env
     state = json.loads(Path(fleet.fleet_json_path).read_text(encoding="utf-8"))
@@ -243,7 +245,8 @@ def test_cli_round_trip(tmp_path: Path) -> None:
     workdir = str(tmp_path / "cli")
 
     def cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "tests.sim.fleet", *args, "--dir", workdir], cwd=REPO_ROOT, env=fleet_module.child_env(), capture_output=True, text=True, timeout=60, check=False)
+        command = [sys.executable, "-m", "tests.sim.fleet", *args, "--dir", workdir]
+        done = subprocess.run(command, cwd=REPO_ROOT, env=fleet_module.child_env(), capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 

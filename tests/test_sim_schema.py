@@ -99,7 +99,8 @@ def test_defaults_are_text_timestamps_and_bot_writes_epoch_ms(db: sqlite3.Connec
     user_id, _account = botdb.insert_user(db, botdb.NewUser(email="a@b.test", phone="+43660123"))
     botdb.set_session(db, user_id, 16548)
     row = db.execute(
-        "select typeof(created_at), created_at, typeof(wasender_session_id), wasender_session_id, typeof(wasender_session_updated_at), wasender_session_updated_at, preferred_language, role from users"
+        "select typeof(created_at), created_at, typeof(wasender_session_id), wasender_session_id, "
+        "typeof(wasender_session_updated_at), wasender_session_updated_at, preferred_language, role from users"
     ).fetchone()
     assert row[0] == "text" and row[1][:4].isdigit() and row[1][4] == "-"
     assert row[2:4] == ("text", "16548")

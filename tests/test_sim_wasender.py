@@ -66,7 +66,8 @@ def test_pat_has_sanctum_shape(wasender: WasenderControl) -> None:
 
 
 def test_create_session_returns_full_session_object(api: Api) -> None:
-    answer = api("POST", "/whatsapp-sessions", {**NEW_SESSION, "webhook_url": "https://bot.test/hook", "webhook_enabled": True, "webhook_events": ["messages.upsert"]})
+    webhook = {"webhook_url": "https://bot.test/hook", "webhook_enabled": True, "webhook_events": ["messages.upsert"]}
+    answer = api("POST", "/whatsapp-sessions", {**NEW_SESSION, **webhook})
     assert answer.status_code == 200
     body = answer.json()
     assert body["success"] is True
@@ -255,7 +256,7 @@ def test_rate_limit_headers_on_every_answer(api: Api) -> None:
 
 def test_real_rate_limit_429(wasender: WasenderControl, api: Api) -> None:
     wasender.config(rate_limit=3, rate_window=60)
-    statuses = [api("GET", "/whatsapp-sessions").status_code for _ in range(4)]
+    statuses = [api("GET", "/whatsapp-sessions").status_code for _attempt in range(4)]
     assert statuses == [200, 200, 200, 429]
     answer = api("GET", "/whatsapp-sessions")
     body = answer.json()
@@ -270,7 +271,7 @@ def test_real_rate_limit_429(wasender: WasenderControl, api: Api) -> None:
 
 def test_throttle_fault_next_n(wasender: WasenderControl, api: Api) -> None:
     wasender.throttle_next("/api/whatsapp-sessions", n=2, retry_after=7)
-    first, second, third = (api("GET", "/whatsapp-sessions") for _ in range(3))
+    first, second, third = (api("GET", "/whatsapp-sessions") for _attempt in range(3))
     assert first.status_code == second.status_code == 429
     assert first.json() == {"success": False, "message": "Too Many Attempts.", "retry_after": 7}
     assert third.status_code == 200
@@ -282,7 +283,7 @@ def test_fail_next_is_deterministic_and_scoped(wasender: WasenderControl, api: A
     wasender.fail_next("/api/whatsapp-sessions/*", n=2, status=502, method="GET")
     assert api("GET", "/whatsapp-sessions").status_code == 200, "pattern does not match the list path"
     assert api("POST", f"/whatsapp-sessions/{session['id']}/connect").status_code == 200, "method filter"
-    codes = [api("GET", f"/whatsapp-sessions/{session['id']}").status_code for _ in range(3)]
+    codes = [api("GET", f"/whatsapp-sessions/{session['id']}").status_code for _attempt in range(3)]
     assert codes == [502, 502, 200]
 
 

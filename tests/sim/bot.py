@@ -173,7 +173,7 @@ class Pool:
         self.idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self.lock = threading.Lock()
         self.opened = 0
-        for _ in range(minimum):
+        for _slot in range(minimum):
             self.idle.put(self._open())
 
     def _open(self) -> sqlite3.Connection:

@@ -146,6 +146,11 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def spawn(cmd: list[str], log: Any) -> subprocess.Popen[bytes]:
+    """Start a server process from the repository root in its own session, output to ``log``."""
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
 def stop_pid(pid: int, popen: subprocess.Popen[bytes] | None = None, timeout: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM, wait, SIGKILL; reap when it is our child."""
     if pid <= 0:
@@ -224,7 +229,7 @@ class WasenderControl:
         if self.config_overrides:
             cmd += ["--config", json.dumps(self.config_overrides)]
         with open(self.log_path, "ab") as log:
-            self._popen = subprocess.Popen(cmd, cwd=REPO_ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            self._popen = spawn(cmd, log)
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
@@ -435,7 +440,7 @@ class BotHost:
             conn.execute("commit")
         finally:
             conn.close()
-        for _ in range(self.spec.orphans):
+        for _orphan in range(self.spec.orphans):
             orphan = wasender.create_session(self.wasender_token, f"user-{uuid.uuid4()}", next(phone_source), status="need_scan")
             self.orphan_session_ids.append(str(orphan["id"]))
         if not self.port:
@@ -551,7 +556,7 @@ echo "bot {self.name} stopped"
         if os.path.exists(self.pid_path):
             os.unlink(self.pid_path)
         with open(self.log_path, "ab") as log:
-            self._popen = subprocess.Popen(self.command, cwd=REPO_ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            self._popen = spawn(self.command, log)
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S, port_retries: int = 5) -> None:
         """Wait for the pid file (written once the port is bound); move to a new port on EADDRINUSE."""
@@ -826,10 +831,12 @@ class Fleet:
                 if stored:
                     referenced.add(stored)
                 verdict = "none" if not stored else ("stale" if session is None else str(session["status"]).lower())
-                rows.append({"host": host.name, "email": user["email"], "db_session_id": stored, "wasender_status": session["status"] if session else None, "verdict": verdict})
+                row = {"host": host.name, "email": user["email"], "db_session_id": stored}
+                rows.append({**row, "wasender_status": session["status"] if session else None, "verdict": verdict})
             for sid, session in sessions.items():
                 if sid not in referenced:
-                    rows.append({"host": host.name, "email": None, "db_session_id": None, "wasender_session_id": sid, "wasender_status": session["status"], "verdict": "orphan", "name": session["name"]})
+                    row = {"host": host.name, "email": None, "db_session_id": None, "wasender_session_id": sid, "wasender_status": session["status"]}
+                    rows.append({**row, "verdict": "orphan", "name": session["name"]})
         return rows
 
 
@@ -949,7 +956,8 @@ def _print_status(fleet: Fleet) -> None:
             if row["verdict"] == "orphan":
                 print(f"    (orphan)  wasender session {row['wasender_session_id']} {row['name']} status={row['wasender_status']}")
             else:
-                print(f"    {row['email']:<34} db={row['db_session_id'] or '-':<8} wasender={row['wasender_status'] or ('404' if row['db_session_id'] else '-'):<12} -> {row['verdict']}")
+                at_wasender = row["wasender_status"] or ("404" if row["db_session_id"] else "-")
+                print(f"    {row['email']:<34} db={row['db_session_id'] or '-':<8} wasender={at_wasender:<12} -> {row['verdict']}")
 
 
 def _scan(fleet: Fleet, args: argparse.Namespace) -> int:

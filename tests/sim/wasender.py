@@ -87,7 +87,7 @@ def new_qr_payload() -> str:
 def new_pat(account_id: int) -> str:
     """A Sanctum-style personal access token: ``<id>|<40 alphanumerics>``."""
     alphabet = string.ascii_letters + string.digits
-    return f"{account_id}|" + "".join(secrets.choice(alphabet) for _ in range(40))
+    return f"{account_id}|" + "".join(secrets.choice(alphabet) for _position in range(40))
 
 
 def laravel_time() -> str:
@@ -484,7 +484,8 @@ class WasenderApp:
     def __call__(self, request: Request) -> Response:
         if request.path == CONTROL_PREFIX or request.path.startswith(CONTROL_PREFIX + "/"):
             return self.control(request)
-        entry: dict[str, Any] = {"method": request.method, "path": request.path, "status": None, "account": None, "mutating": request.method in MUTATING_METHODS}
+        entry: dict[str, Any] = {"method": request.method, "path": request.path, "status": None, "account": None}
+        entry["mutating"] = request.method in MUTATING_METHODS
         try:
             response = self.api(request, entry)
         except DropConnection:
@@ -552,7 +553,8 @@ class WasenderApp:
         if route is None:
             return json_response(404, {"success": False, "message": "Not Found"})
         if route == "405":
-            return json_response(405, {"success": False, "message": f"The {ctx.request.method} method is not supported for route {ctx.request.path.lstrip('/')}."})
+            message = f"The {ctx.request.method} method is not supported for route {ctx.request.path.lstrip('/')}."
+            return json_response(405, {"success": False, "message": message})
         handler, params, _credential = route
         if ctx.account_id is None:
             return json_response(int(config["auth_status"]), {"success": False, "message": "Unauthenticated."})
