@@ -1,0 +1,379 @@
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller-side filters that turn the results of the reset and health playbooks into a fleet report."""
+
+from __future__ import annotations
+
+import json
+
+from ansible.errors import AnsibleFilterError
+
+# Host classes, worst first: a host takes the worst class of its users.
+HEALTH_ORDER = ("failed", "bot_down", "stale", "unknown", "needs_scan", "waiting_for_scan", "would_reset", "missing", "ok")
+USER_CLASSES = ("ok", "needs_scan", "stale", "missing", "unknown")
+
+
+def _as_dict(value):
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _results(registered):
+    """Loop results of a registered task; an unrun or skipped task has none."""
+    registered = _as_dict(registered)
+    return [r for r in registered.get("results") or [] if isinstance(r, dict) and not r.get("skipped")]
+
+
+def _sid(value):
+    return None if value in (None, "") else str(value)
+
+
+def _worst(classes):
+    ranked = [c for c in HEALTH_ORDER if c in set(classes)]
+    return ranked[0] if ranked else "ok"
+
+
+def _error_text(result):
+    msg = result.get("msg") or result.get("message") or ""
+    return str(msg).strip() or None
+
+
+def host_report(data):
+    """Condense one host's registered results into its report entry (see host_report.yml)."""
+    data = _as_dict(data)
+    if not data.get("host"):
+        raise AnsibleFilterError("host_report needs a dict with at least 'host'")
+    playbook = data.get("playbook") or "reset"
+    info = _as_dict(data.get("info"))
+    check_mode = bool(data.get("check_mode"))
+    error = data.get("error") or None
+    bot = _as_dict(info.get("bot"))
+    qr_files = {str(k): v for k, v in _as_dict(data.get("qr_files")).items()}
+
+    users = {}
+    for row in info.get("users") or []:
+        row = _as_dict(row)
+        key = str(row.get("user_id"))
+        users[key] = {
+            "email": row.get("email"),
+            "user_id": row.get("user_id"),
+            "health_before": row.get("health"),
+            "reason": row.get("reason"),
+            "previous_session_id": _sid(row.get("session_id")),
+            "session_id": _sid(row.get("session_id")),
+            "status": row.get("wasender_status") or row.get("bot_status"),
+            "action": None,
+            "qr_file": None,
+            "error": None,
+        }
+
+    def entry(item):
+        item = _as_dict(item)
+        key = str(item.get("user_id"))
+        if key not in users:
+            users[key] = {
+                "email": item.get("email"), "user_id": item.get("user_id"), "health_before": None, "reason": None,
+                "previous_session_id": _sid(item.get("previous_session_id") or item.get("session_id")), "session_id": None,
+                "status": None, "action": None, "qr_file": None, "error": None,
+            }
+        return users[key]
+
+    reset_count = 0
+    reset_db = _as_dict(data.get("reset_db"))
+    if reset_db and not reset_db.get("skipped"):
+        for row in reset_db.get("reset") or []:
+            user = entry(row)
+            user["action"] = "reset"
+            user["previous_session_id"] = _sid(row.get("previous_session_id")) or user["previous_session_id"]
+            user["session_id"] = None
+        reset_count += int(reset_db.get("count") or 0)
+    for result in _results(data.get("reset_api")):
+        user = entry(result.get("item"))
+        if result.get("failed"):
+            user["error"] = _error_text(result)
+            continue
+        if result.get("changed"):
+            user["action"] = "reset"
+            user["previous_session_id"] = _sid(result.get("previous_session_id")) or user["previous_session_id"]
+            user["session_id"] = None
+            reset_count += 1
+    for result in _results(data.get("ensure")):
+        user = entry(result.get("item"))
+        if result.get("failed"):
+            user["error"] = _error_text(result)
+            continue
+        if result.get("replaced"):
+            user["action"] = "reset"
+            reset_count += 1
+        elif result.get("changed") and user["action"] is None:
+            user["action"] = "created"
+        elif user["action"] is None:
+            user["action"] = "ensured"
+        user["session_id"] = _sid(result.get("session_id"))
+        user["status"] = result.get("status")
+        user["qr_file"] = qr_files.get(str(user["user_id"]))
+    for result in _results(data.get("verify")):
+        user = entry(result.get("item"))
+        status = result.get("status")
+        if status:
+            user["status"] = status
+        if result.get("session_id"):
+            user["session_id"] = _sid(result.get("session_id"))
+        if (result.get("failed") or result.get("msg")) and not status:
+            user["error"] = _error_text(result)
+
+    rows = sorted(users.values(), key=lambda u: (str(u.get("email") or ""), str(u.get("user_id"))))
+    for user in rows:
+        user["final"] = _user_final(user, playbook, check_mode)
+
+    orphans = [
+        {k: o.get(k) for k in ("session_id", "name", "user_id", "user_known", "status", "phone_number")}
+        for o in (info.get("orphans") or [])
+        if isinstance(o, dict)
+    ]
+    counts = {k: int(_as_dict(info.get("counts")).get(k, 0) or 0) for k in USER_CLASSES}
+    counts["orphans"] = len(orphans) if orphans else int(_as_dict(info.get("counts")).get("orphans", 0) or 0)
+
+    if error:
+        status = "failed"
+    elif info and bot and bot.get("reachable") is False and playbook == "health":
+        status = "bot_down"
+    else:
+        status = _worst([u["final"] for u in rows]) if rows else "ok"
+
+    report = {
+        "host": data["host"],
+        "playbook": playbook,
+        "status": status,
+        "check_mode": check_mode,
+        "bot_url": bot.get("url") or data.get("bot_url"),
+        "bot_reachable": bot.get("reachable"),
+        "wasender_checked": info.get("wasender_checked"),
+        "counts": counts,
+        "orphans": orphans,
+        "users": rows,
+        "error": _error(error),
+    }
+    if playbook == "reset":
+        report.update(
+            method=data.get("method"),
+            scope=data.get("scope"),
+            users_reset=reset_count,
+            restarted=bool(data.get("restarted")),
+            backup_path=reset_db.get("backup_path") if reset_db else None,
+        )
+    return report
+
+
+def _error(error):
+    if not error:
+        return None
+    if isinstance(error, dict):
+        return {"task": error.get("task"), "message": str(error.get("message") or error.get("msg") or "").strip()}
+    return {"task": None, "message": str(error)}
+
+
+def _user_final(user, playbook, check_mode):
+    if user.get("error"):
+        return "failed"
+    before = user.get("health_before")
+    if playbook == "health" or user.get("action") is None:
+        return before or "unknown"
+    if check_mode:
+        return "would_reset" if user["action"] == "reset" else (before or "unknown")
+    status = (user.get("status") or "").lower()
+    if status in ("ready", "authenticated", "connected"):
+        return "ok"
+    if status in ("qr", "need_scan", "connecting", "disconnected"):
+        return "waiting_for_scan"
+    return "unknown"
+
+
+def fleet_report(host_reports, playbook="reset", hosts=None, generated_at=None, options=None):
+    """Combine host reports into the fleet summary (see fleet_report.yml)."""
+    if isinstance(host_reports, dict):
+        host_reports = list(host_reports.values())
+    if not isinstance(host_reports, (list, tuple)):
+        raise AnsibleFilterError("fleet_report expects a list of host_report results")
+    by_host = {}
+    for rep in host_reports:
+        if isinstance(rep, dict) and rep.get("host"):
+            by_host[rep["host"]] = rep
+    names = list(hosts) if hosts else sorted(by_host)
+    entries = []
+    for name in names:
+        rep = by_host.get(name)
+        if rep is None:
+            rep = {"host": name, "playbook": playbook, "status": "no_result", "users": [], "orphans": [], "counts": {},
+                   "error": {"task": None, "message": "no result: host unreachable, or not run (play aborted by max_fail_percentage)"}}
+        entries.append(rep)
+    by_status = {}
+    for rep in entries:
+        by_status[rep["status"]] = by_status.get(rep["status"], 0) + 1
+    failed = [{"host": r["host"], "status": r["status"], "error": (r.get("error") or {}).get("message")}
+              for r in entries if r["status"] in ("failed", "no_result")]
+    summary = {
+        "playbook": playbook,
+        "generated_at": generated_at,
+        "check_mode": any(r.get("check_mode") for r in entries),
+        "options": dict(options or {}),
+        "hosts_total": len(entries),
+        "by_status": dict(sorted(by_status.items())),
+        "users_total": sum(len(r.get("users") or []) for r in entries),
+        "orphans_total": sum(len(r.get("orphans") or []) for r in entries),
+        "failed_hosts": failed,
+        "hosts": entries,
+    }
+    if playbook == "reset":
+        summary["users_reset"] = sum(int(r.get("users_reset") or 0) for r in entries)
+        summary["waiting_for_scan"] = [
+            {"host": r["host"], "email": u.get("email"), "qr_file": u.get("qr_file")}
+            for r in entries for u in r.get("users") or [] if u.get("final") == "waiting_for_scan"
+        ]
+    return summary
+
+
+def _cell(value):
+    text = "-" if value in (None, "", []) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def fleet_markdown(summary):
+    """Render a fleet_report summary as Markdown (see fleet_markdown.yml)."""
+    summary = _as_dict(summary)
+    playbook = summary.get("playbook", "reset")
+    lines = [f"# wabot.wasender {playbook} report", ""]
+    lines.append(f"- Generated: {summary.get('generated_at') or '-'}")
+    if summary.get("check_mode"):
+        lines.append("- **Check mode**: nothing was changed; the report shows what would be done.")
+    lines.append(f"- Hosts: {summary.get('hosts_total', 0)} ({', '.join(f'{k}: {v}' for k, v in summary.get('by_status', {}).items()) or 'none'})")
+    if playbook == "reset":
+        lines.append(f"- Users reset: {summary.get('users_reset', 0)}")
+    lines.append(f"- Orphaned Wasender sessions: {summary.get('orphans_total', 0)}")
+    opts = summary.get("options") or {}
+    if opts:
+        lines.append("- Options: " + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in opts.items()))
+    lines.append("")
+    failed = summary.get("failed_hosts") or []
+    if failed:
+        lines += ["## Failed hosts", "", "| host | status | error |", "| --- | --- | --- |"]
+        lines += [f"| {_cell(f['host'])} | {_cell(f['status'])} | {_cell(f['error'])} |" for f in failed]
+        lines.append("")
+    waiting = summary.get("waiting_for_scan") or []
+    if waiting:
+        lines += ["## Waiting for a QR scan", "", "| host | user | QR file |", "| --- | --- | --- |"]
+        lines += [f"| {_cell(w['host'])} | {_cell(w['email'])} | {_cell(w['qr_file'])} |" for w in waiting]
+        lines.append("")
+    lines += ["## Hosts", ""]
+    if playbook == "reset":
+        lines += ["| host | status | method | users reset | restarted | orphans | error |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for r in summary.get("hosts") or []:
+            lines.append(
+                f"| {_cell(r['host'])} | {_cell(r['status'])} | {_cell(r.get('method'))} | {_cell(r.get('users_reset', 0))} "
+                f"| {_cell('yes' if r.get('restarted') else 'no')} | {_cell(len(r.get('orphans') or []))} | {_cell((r.get('error') or {}).get('message'))} |"
+            )
+    else:
+        lines += ["| host | status | ok | needs_scan | stale | unknown | orphans | error |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in summary.get("hosts") or []:
+            c = r.get("counts") or {}
+            lines.append(
+                f"| {_cell(r['host'])} | {_cell(r['status'])} | {c.get('ok', 0)} | {c.get('needs_scan', 0)} | {c.get('stale', 0)} "
+                f"| {c.get('unknown', 0)} | {c.get('orphans', 0)} | {_cell((r.get('error') or {}).get('message'))} |"
+            )
+    lines.append("")
+    for r in summary.get("hosts") or []:
+        users = r.get("users") or []
+        orphans = r.get("orphans") or []
+        if not users and not orphans:
+            continue
+        lines += [f"### {r['host']}", ""]
+        if r.get("backup_path"):
+            lines += [f"Database backup: `{r['backup_path']}`", ""]
+        if users:
+            if playbook == "reset":
+                lines += ["| user | before | action | previous session | new session | final status | QR file | error |",
+                          "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                lines += [
+                    f"| {_cell(u.get('email'))} | {_cell(u.get('health_before'))} | {_cell(u.get('action'))} | {_cell(u.get('previous_session_id'))} "
+                    f"| {_cell(u.get('session_id'))} | {_cell(u.get('final'))} | {_cell(u.get('qr_file'))} | {_cell(u.get('error'))} |"
+                    for u in users
+                ]
+            else:
+                lines += ["| user | session | health | Wasender status | reason |", "| --- | --- | --- | --- | --- |"]
+                lines += [
+                    f"| {_cell(u.get('email'))} | {_cell(u.get('session_id'))} | {_cell(u.get('final'))} | {_cell(u.get('status'))} | {_cell(u.get('reason'))} |"
+                    for u in users
+                ]
+            lines.append("")
+        if orphans:
+            lines += ["Orphaned Wasender sessions (no user of this bot references them):", ""]
+            lines += [f"- {_cell(o.get('session_id'))} `{_cell(o.get('name'))}` status {_cell(o.get('status'))}"
+                      f"{'' if o.get('user_known') else ' (user not in this database)'}" for o in orphans]
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def fleet_table(summary):
+    """Render a fleet_report summary as a compact fixed-width table for the terminal (see fleet_table.yml)."""
+    summary = _as_dict(summary)
+    playbook = summary.get("playbook", "reset")
+    hosts = summary.get("hosts") or []
+    if playbook == "reset":
+        header = ["HOST", "STATUS", "METHOD", "RESET", "OK", "SCAN", "ORPHANS", "NOTE"]
+        rows = []
+        for r in hosts:
+            users = r.get("users") or []
+            rows.append([
+                r["host"], r["status"], r.get("method") or "-", str(r.get("users_reset", 0)),
+                str(sum(1 for u in users if u.get("final") == "ok")),
+                str(sum(1 for u in users if u.get("final") in ("waiting_for_scan", "needs_scan"))),
+                str(len(r.get("orphans") or [])), _note(r),
+            ])
+    else:
+        header = ["HOST", "STATUS", "OK", "SCAN", "STALE", "UNKNOWN", "ORPHANS", "NOTE"]
+        rows = []
+        for r in hosts:
+            c = r.get("counts") or {}
+            rows.append([r["host"], r["status"], str(c.get("ok", 0)), str(c.get("needs_scan", 0)), str(c.get("stale", 0)),
+                         str(c.get("unknown", 0)), str(c.get("orphans", 0)), _note(r)])
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header) - 1)]
+    out = []
+    for row in [header] + rows:
+        out.append("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:-1])) + "  " + str(row[-1]))
+    details = []
+    for r in hosts:
+        for u in r.get("users") or []:
+            if u.get("final") not in ("ok", None):
+                extra = f" QR: {u['qr_file']}" if u.get("qr_file") and u.get("final") == "waiting_for_scan" else ""
+                sid = u.get("session_id") or u.get("previous_session_id") or "-"
+                details.append(f"  {r['host']}: {u.get('email')} {u.get('final')} (session {sid}){extra}")
+    if details:
+        out += ["", "Users needing attention:"] + details
+    tail = f"{summary.get('hosts_total', 0)} host(s): " + ", ".join(f"{k} {v}" for k, v in (summary.get("by_status") or {}).items())
+    if playbook == "reset":
+        tail += f"; {summary.get('users_reset', 0)} user(s) reset"
+    return "\n".join(out + ["", tail.rstrip(": ")])
+
+
+def _note(report):
+    err = report.get("error") or {}
+    if err.get("message"):
+        msg = err["message"].splitlines()[0]
+        return (msg[:77] + "...") if len(msg) > 80 else msg
+    if report.get("bot_reachable") is False:
+        return "bot not answering /health"
+    if report.get("check_mode") and report.get("playbook") == "reset":
+        return "check mode: nothing changed"
+    return ""
+
+
+class FilterModule:
+    """Fleet report filters of wabot.wasender."""
+
+    def filters(self):
+        return {
+            "host_report": host_report,
+            "fleet_report": fleet_report,
+            "fleet_markdown": fleet_markdown,
+            "fleet_table": fleet_table,
+        }
