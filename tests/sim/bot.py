@@ -181,12 +181,22 @@ class Pool:
             self.opened += 1
         return botdb.connect(self.path, timeout=self.busy_timeout_s)
 
+    def _acquire(self) -> sqlite3.Connection:
+        try:
+            return self.idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self.lock:
+            may_open = self.opened < self.maximum
+            if may_open:
+                self.opened += 1
+        if may_open:
+            return botdb.connect(self.path, timeout=self.busy_timeout_s)
+        return self.idle.get(timeout=30)
+
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = self.idle.get_nowait()
-        except queue.Empty:
-            conn = self._open() if self.opened < self.maximum else self.idle.get(timeout=30)
+        conn = self._acquire()
         try:
             yield conn
         finally:
@@ -323,7 +333,7 @@ class BotApp:
 
     # plumbing ----------------------------------------------------------------------------
     def __call__(self, request: Request) -> Response:
-        entry: dict[str, Any] = {"method": request.method, "path": request.path, "status": None, "user": None, "mutating": False}
+        entry: dict[str, Any] = {"method": request.method, "path": request.path, "status": None, "user": None, "account": None, "mutating": False}
         response = self.dispatch(request, entry)
         entry["status"] = response.status
         self.log.write(entry)
@@ -338,6 +348,8 @@ class BotApp:
             except Unauthorized:
                 return json_response(401, {"error": "Unauthorized"})
             entry["user"] = claims.get("userId")
+            entry["account"] = claims.get("accountId")
+            # Login only stamps last_login: not counted as a change (check-mode assertions stay simple).
             entry["mutating"] = request.method in MUTATING_METHODS and request.path != "/api/auth/login"
             try:
                 return handler(request, claims)
