@@ -1,0 +1,352 @@
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""wabot.wasender.session through ansible-playbook against the simulated fleet."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.integration.ansible_runner import run_playbook
+from tests.sim import jwt as simjwt
+from tests.sim.fleet import DEFAULT_PASSWORD, HostSpec, UserSpec
+
+pytestmark = pytest.mark.integration
+
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def one_host(**spec) -> list[HostSpec]:
+    users = [
+        UserSpec(email="stale@praxis.test", state="stale"),
+        UserSpec(email="ok@praxis.test", state="connected"),
+        UserSpec(email="scan@praxis.test", state="needs_scan"),
+        UserSpec(email="new@praxis.test", state="none"),
+    ]
+    return [HostSpec(name="bot1", groups=["bots"], users=users, **spec)]
+
+
+def rows_by_email(host) -> dict[str, dict]:
+    return {row["email"]: row for row in host.db_users()}
+
+
+def mutating_api_calls(fleet) -> list[tuple[str, str]]:
+    calls = [(e["method"], e["path"]) for host in fleet.bots for e in host.requests() if e["method"] in MUTATING]
+    calls += [(e["method"], e["path"]) for e in fleet.wasender.requests() if e["method"] in MUTATING]
+    return calls
+
+
+def test_stale_user_repaired_others_untouched_check_mode_and_idempotence(fleet_factory, tmp_path: Path):
+    fleet = fleet_factory(one_host())
+    host = fleet.hosts["bot1"]
+    stale = host.user("stale@praxis.test")
+    playbook = """
+    - hosts: bots
+      gather_facts: false
+      tasks:
+        - name: repair
+          wabot.wasender.session:
+            bot_env_file: "{{ wabot_env_file }}"
+            user_id: "{{ uid }}"
+            return_qr: true
+    """
+    extra = {"uid": stale.id}
+    before_rows = rows_by_email(host)
+    before_bytes = Path(host.db_path).read_bytes()
+    host.clear_requests()
+    fleet.wasender.clear_requests()
+
+    # Check mode: reports the replacement, makes no mutating request, leaves the database bytes alone.
+    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars=extra, check=True, diff=True)
+    assert run.ok, run.explain()
+    result = run.result("repair", "bot1")
+    assert result["changed"] is True and result["replaced"] is True and result["stale_confirmed"] is True
+    assert result["previous_session_id"] == stale.session_id and result["session_id"] is None
+    assert result["diff"]["before"] == {"session_id": stale.session_id, "status": "unknown"}
+    assert mutating_api_calls(fleet) == []
+    assert Path(host.db_path).read_bytes() == before_bytes
+
+    # Real run: deleted, ensured, a new id stored; nobody else's row changes.
+    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars=extra)
+    assert run.ok, run.explain()
+    result = run.result("repair", "bot1")
+    assert result["changed"] is True and result["replaced"] is True
+    assert result["previous_session_id"] == stale.session_id
+    assert result["session_id"] not in (None, stale.session_id) and re.fullmatch(r"\d+", result["session_id"])
+    assert result["status"] == "qr" and result["qr_available"] is True
+    assert result["qr_data_url"].startswith("data:image/png;base64,")
+    assert result["qr_code"].startswith("2@")
+    assert isinstance(result["deleted_at_wasender"], bool)  # the bot counts a Wasender 404 as deleted
+    assert result["auth_mode"] == "bot_env_file" and result["user_id"] == stale.id
+    after_rows = rows_by_email(host)
+    assert after_rows["stale@praxis.test"]["wasender_session_id"] == result["session_id"]
+    assert fleet.wasender.session(result["session_id"]) is not None
+    for email in ("ok@praxis.test", "scan@praxis.test", "new@praxis.test"):
+        assert after_rows[email] == before_rows[email]
+
+    # Second run: nothing to do.
+    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars=extra)
+    assert run.ok, run.explain()
+    again = run.result("repair", "bot1")
+    assert again["changed"] is False and again["replaced"] is False
+    assert again["session_id"] == again["previous_session_id"] == result["session_id"]
+    assert rows_by_email(host)["stale@praxis.test"]["wasender_session_id"] == result["session_id"]
+
+
+def test_each_auth_mode_works_and_no_secret_reaches_vvvv_output(fleet_factory, tmp_path: Path):
+    fleet = fleet_factory(one_host())
+    host = fleet.hosts["bot1"]
+    ok_user, scan_user, new_user = host.user("ok@praxis.test"), host.user("scan@praxis.test"), host.user("new@praxis.test")
+    api_token = host.mint_token(ok_user.id)
+    playbook = """
+    - hosts: bots
+      gather_facts: false
+      tasks:
+        - name: by api_token
+          wabot.wasender.session:
+            bot_url: "{{ wabot_bot_url }}"
+            api_token: "{{ api_token }}"
+        - name: by login
+          wabot.wasender.session:
+            bot_url: "{{ wabot_bot_url }}/api"
+            login_email: "{{ scan_email }}"
+            login_password: "{{ password }}"
+            wasender_api_url: "{{ wasender_url }}"
+            wasender_api_token: "{{ wasender_token }}"
+            return_qr: true
+        - name: by jwt_secret
+          wabot.wasender.session:
+            bot_url: "{{ wabot_bot_url }}"
+            jwt_secret: "{{ jwt_secret }}"
+            user_id: "{{ new_id }}"
+            phone_number: "+4915199999999"
+        - name: by bot_env_file
+          wabot.wasender.session:
+            bot_env_file: "{{ wabot_env_file }}"
+            user_id: "{{ new_id }}"
+    """
+    extra = {
+        "api_token": api_token,
+        "scan_email": scan_user.email,
+        "password": DEFAULT_PASSWORD,
+        "jwt_secret": host.jwt_secret,
+        "new_id": new_user.id,
+        "wasender_url": fleet.wasender.url,
+        "wasender_token": host.wasender_token,
+    }
+    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars=extra)
+    assert run.ok, run.explain()
+    by_token = run.result("by api_token", "bot1")
+    assert (by_token["changed"], by_token["status"], by_token["session_id"], by_token["auth_mode"]) == (False, "ready", ok_user.session_id, "api_token")
+    by_login = run.result("by login", "bot1")
+    assert (by_login["changed"], by_login["status"], by_login["auth_mode"], by_login["user_id"]) == (False, "qr", "login", scan_user.id)
+    assert by_login["session_id"] == scan_user.session_id and by_login["qr_code"].startswith("2@")
+    by_secret = run.result("by jwt_secret", "bot1")
+    assert by_secret["changed"] is True and by_secret["previous_session_id"] is None and by_secret["auth_mode"] == "jwt_secret"
+    assert rows_by_email(host)["new@praxis.test"]["wasender_session_id"] == by_secret["session_id"]
+    assert fleet.wasender.session(by_secret["session_id"])["phone_number"] == "+4915199999999"
+    by_env = run.result("by bot_env_file", "bot1")
+    assert by_env["changed"] is False and by_env["session_id"] == by_secret["session_id"]
+
+    # The same playbook at -vvvv with the human callback: no secret, no token anywhere.
+    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars=extra, verbosity=4, diff=True)
+    assert run.ok, run.explain()
+    for secret in (api_token, DEFAULT_PASSWORD, host.jwt_secret, host.wasender_token):
+        assert secret not in run.output
+    for token in re.findall(r"eyJ[\w-]+\.[\w-]+\.[\w-]+", run.output):
+        with pytest.raises(simjwt.InvalidToken):
+            simjwt.verify(token, host.jwt_secret)
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.output  # the module did print its (masked) arguments
+
+
+def test_wrong_credentials_fail_clearly_and_change_nothing(fleet_factory, tmp_path: Path):
+    fleet = fleet_factory(one_host())
+    host = fleet.hosts["bot1"]
+    stale = host.user("stale@praxis.test")
+    playbook = """
+    - hosts: bots
+      gather_facts: false
+      tasks:
+        - name: wrong password
+          wabot.wasender.session:
+            bot_url: "{{ wabot_bot_url }}"
+            login_email: "{{ email }}"
+            login_password: not-the-password
+          ignore_errors: true
+        - name: foreign token
+          wabot.wasender.session:
+            bot_url: "{{ wabot_bot_url }}"
+            api_token: "{{ foreign_token }}"
+          ignore_errors: true
+        - name: wrong secret
+          wabot.wasender.session:
+            bot_url: "{{ wabot_bot_url }}"
+            jwt_secret: another-secret
+            user_id: "{{ uid }}"
+          ignore_errors: true
+        - name: no secret in env file
+          wabot.wasender.session:
+            bot_env_file: "{{ empty_env }}"
+            bot_url: "{{ wabot_bot_url }}"
+            user_id: "{{ uid }}"
+          ignore_errors: true
+        - name: two auth modes
+          wabot.wasender.session:
+            bot_url: "{{ wabot_bot_url }}"
+            api_token: x.y.z
+            user_id: "{{ uid }}"
+          ignore_errors: true
+    """
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("PORT=1\n# no JWT_SECRET\n", encoding="utf-8")
+    extra = {"email": stale.email, "foreign_token": simjwt.mint(stale.id, stale.account_id, "other-secret"), "uid": stale.id, "empty_env": str(empty_env)}
+    before = Path(host.db_path).read_bytes()
+    host.clear_requests()
+    fleet.wasender.clear_requests()
+    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars=extra)
+    assert run.rc == 0, run.explain()  # ignore_errors
+    messages = {name: run.result(name, "bot1") for name in ("wrong password", "foreign token", "wrong secret", "no secret in env file", "two auth modes")}
+    assert all(result.get("failed") and not result.get("changed") for result in messages.values()), messages
+    assert "rejected the login of stale@praxis.test" in messages["wrong password"]["msg"]
+    assert "check login_email and login_password" in messages["wrong password"]["msg"]
+    assert "token rejected" in messages["foreign token"]["msg"] and "the api_token option" in messages["foreign token"]["msg"]
+    assert "token rejected" in messages["wrong secret"]["msg"] and "jwt_secret is not the JWT_SECRET" in messages["wrong secret"]["msg"]
+    assert f"JWT_SECRET is not set in bot_env_file {empty_env}" in messages["no secret in env file"]["msg"]
+    assert "mutually exclusive" in messages["two auth modes"]["msg"]
+    assert Path(host.db_path).read_bytes() == before
+    assert [c for c in mutating_api_calls(fleet) if c != ("POST", "/api/auth/login")] == []
+
+
+def test_bot_down_and_wasender_faults(fleet_factory, tmp_path: Path):
+    fleet = fleet_factory(one_host())
+    host = fleet.hosts["bot1"]
+    stale = host.user("stale@praxis.test")
+    playbook = """
+    - hosts: bots
+      gather_facts: false
+      module_defaults:
+        wabot.wasender.session:
+          bot_env_file: "{{ wabot_env_file }}"
+          user_id: "{{ uid }}"
+          retry_delay: 0.05
+      tasks:
+        - name: wasender keeps failing
+          wabot.wasender.session:
+            retries: 1
+          ignore_errors: true
+    """
+    # Every Wasender call fails with 503: the bot still answers "unknown"; confirming staleness fails clearly.
+    fleet.wasender.fault("/api/whatsapp-sessions*", error_rate=1.0, status=503)
+    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars={"uid": stale.id})
+    result = run.result("wasender keeps failing", "bot1")
+    assert result["failed"] and result["changed"] is False
+    assert f"Wasender API answered GET whatsapp-sessions/{stale.session_id} with HTTP 503" in result["msg"]
+    assert host.stored_session_id(stale.email) == stale.session_id
+
+    # A 429 with retry_after 1 (the bot's own status read takes the first one): waited for, retried, repaired.
+    fleet.wasender.clear_faults()
+    fleet.wasender.throttle_next(f"/api/whatsapp-sessions/{stale.session_id}", n=2, retry_after=1, method="GET")
+    run = run_playbook(tmp_path, playbook.replace("retries: 1", "retries: 2"), fleet.inventory_path, extra_vars={"uid": stale.id})
+    result = run.result("wasender keeps failing", "bot1")
+    assert not result.get("failed") and result["changed"] is True and result["replaced"] is True, run.explain()
+    statuses = [e["status"] for e in fleet.wasender.requests() if e["path"] == f"/api/whatsapp-sessions/{stale.session_id}" and e["method"] == "GET"]
+    assert statuses[-3:] == [429, 429, 404]
+
+    # Bot down: a clear message naming the URL, nothing changed.
+    host.stop()
+    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars={"uid": stale.id})
+    result = run.result("wasender keeps failing", "bot1")
+    assert result["failed"] and result["changed"] is False
+    assert result["msg"] == f"bot not reachable at {host.url} (connection refused): is it running, is the port right?"
+
+
+def test_absent_wait_for_ready_and_a_bot_without_delete_route(fleet_factory, tmp_path: Path):
+    fleet = fleet_factory(one_host() + [HostSpec(name="oldbot", groups=["bots"], users=[UserSpec(email="old@praxis.test", state="stale")], legacy_delete=True)])
+    host, old = fleet.hosts["bot1"], fleet.hosts["oldbot"]
+    ok_user, scan_user = host.user("ok@praxis.test"), host.user("scan@praxis.test")
+    fleet.wasender.scan(scan_user.session_id, delay=1.0)
+    playbook = """
+    - hosts: bot1
+      gather_facts: false
+      module_defaults:
+        wabot.wasender.session:
+          bot_env_file: "{{ wabot_env_file }}"
+      tasks:
+        - name: clear
+          wabot.wasender.session:
+            user_id: "{{ ok_id }}"
+            state: absent
+        - name: clear again
+          wabot.wasender.session:
+            user_id: "{{ ok_id }}"
+            state: absent
+        - name: wait for the scan
+          wabot.wasender.session:
+            user_id: "{{ scan_id }}"
+            wait_for: ready
+            wait_timeout: 20
+            wait_sleep: 0.2
+        - name: wait in vain
+          wabot.wasender.session:
+            user_id: "{{ ok_id }}"
+            phone_number: "+4915188888888"
+            wait_for: ready
+            wait_timeout: 1
+            wait_sleep: 0.2
+          ignore_errors: true
+    - hosts: oldbot
+      gather_facts: false
+      tasks:
+        - name: old bot
+          wabot.wasender.session:
+            bot_env_file: "{{ wabot_env_file }}"
+            user_id: "{{ old_id }}"
+          ignore_errors: true
+    """
+    extra = {"ok_id": ok_user.id, "scan_id": scan_user.id, "old_id": old.user("old@praxis.test").id}
+    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars=extra)
+    clear = run.result("clear", "bot1")
+    assert (clear["changed"], clear["previous_session_id"], clear["session_id"], clear["deleted_at_wasender"]) == (True, ok_user.session_id, None, True)
+    assert fleet.wasender.session(ok_user.session_id) is None
+    again = run.result("clear again", "bot1")
+    assert (again["changed"], again["previous_session_id"]) == (False, None)
+    ready = run.result("wait for the scan", "bot1")
+    assert (ready["changed"], ready["status"], ready["session_id"]) == (False, "ready", scan_user.session_id), run.explain()
+    in_vain = run.result("wait in vain", "bot1")
+    assert in_vain["failed"] and "waiting for QR scan" in in_vain["msg"] and in_vain["changed"] is True
+    legacy = run.result("old bot", "oldbot")
+    assert legacy["failed"] and "this bot version has no DELETE route" in legacy["msg"] and "wabot.wasender.session_db" in legacy["msg"]
+
+
+def test_stale_without_wasender_credentials_uses_the_bot_only_heuristic(fleet_factory, tmp_path: Path):
+    fleet = fleet_factory(one_host())
+    host = fleet.hosts["bot1"]
+    stale = host.user("stale@praxis.test")
+    playbook = """
+    - hosts: bots
+      gather_facts: false
+      tasks:
+        - name: keep
+          wabot.wasender.session:
+            bot_url: "{{ wabot_bot_url }}"
+            jwt_secret: "{{ secret }}"
+            user_id: "{{ uid }}"
+            replace_stale: false
+        - name: replace
+          wabot.wasender.session:
+            bot_url: "{{ wabot_bot_url }}"
+            jwt_secret: "{{ secret }}"
+            user_id: "{{ uid }}"
+    """
+    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars={"secret": host.jwt_secret, "uid": stale.id})
+    assert run.ok, run.explain()
+    keep = run.result("keep", "bot1")
+    assert (keep["changed"], keep["stale"], keep["stale_confirmed"], keep["session_id"]) == (False, True, False, stale.session_id)
+    assert any("replace_stale is false" in w for w in keep["warnings"])
+    replace = run.result("replace", "bot1")
+    assert (replace["changed"], replace["replaced"], replace["stale_confirmed"]) == (True, True, False)
+    assert any("cannot be confirmed" in w for w in replace["warnings"])
+    assert host.stored_session_id(stale.email) == replace["session_id"] != stale.session_id
