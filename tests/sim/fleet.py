@@ -593,6 +593,15 @@ echo "bot {self.name} stopped"
         self.stop()
         self.start()
 
+    def signal_stop(self) -> None:
+        """Send SIGTERM without waiting (``stop`` waits and escalates)."""
+        pid = self.pid
+        if pid_alive(pid):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
     def is_running(self) -> bool:
         if self._popen is not None:
             self._popen.poll()  # reap a dead child so it is not mistaken for alive
@@ -763,6 +772,8 @@ class Fleet:
 
     def stop(self) -> None:
         """Stop every bot and the Wasender fake (idempotent)."""
+        for host in self.hosts.values():
+            host.signal_stop()  # all at once: big fleets shut down in parallel
         for host in self.hosts.values():
             host.stop()
         self.wasender.stop()
