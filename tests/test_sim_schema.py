@@ -162,3 +162,42 @@ def test_jwt_known_vector() -> None:
 def test_jwt_rejects(token: str) -> None:
     with pytest.raises(simjwt.InvalidToken):
         simjwt.verify(token, "s")
+
+
+# --- bot configuration from the dotenv file ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env,expected",
+    [
+        ("", "backend/database/whatsapp_bot.db"),
+        ("DATABASE_URL=sqlite:./data/bot.db\n", "backend/data/bot.db"),
+        ("DATABASE_URL=sqlite://ABS/x.db\n", "ABS/x.db"),
+        ("DATABASE_URL=sqlite:////ABS/y.db\n", "ABS/y.db"),
+        ("DATABASE_URL=./rel.sqlite3\n", "backend/rel.sqlite3"),
+        ("DATABASE_URL=postgres://u:p@db/wabot\n", "backend/database/whatsapp_bot.db"),
+        ("DATABASE_URL=sqlite:./ignored.db\nDB_FILE=database/whatsapp_bot_dev.sqlite3\n", "backend/database/whatsapp_bot_dev.sqlite3"),
+    ],
+)
+def test_bot_database_path_from_dotenv(tmp_path: Path, env: str, expected: str) -> None:
+    from tests.sim.bot import BotConfig  # pylint: disable=import-outside-toplevel
+
+    env_file = tmp_path / "backend" / ".env"
+    env_file.parent.mkdir()
+    env_file.write_text(env.replace("ABS", str(tmp_path)) + "PORT=3001\n", encoding="utf-8")
+    config = BotConfig.from_env_file(str(env_file))
+    assert config.db_path == str(tmp_path / expected.replace("ABS/", ""))
+    assert config.port == 3001 and config.jwt_secret == "dev-secret" and config.node_env == "development"
+
+
+def test_bot_dotenv_syntax(tmp_path: Path) -> None:
+    from tests.sim.bot import BotConfig  # pylint: disable=import-outside-toplevel
+
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# comment\nexport PORT=5000\nJWT_SECRET=\"quoted secret\"\nWASENDER_API_TOKEN='12|abc' \nNODE_ENV=production # inline\nSIM_LEGACY_DELETE=true\n",
+        encoding="utf-8",
+    )
+    config = BotConfig.from_env_file(str(env_file))
+    assert (config.port, config.jwt_secret, config.wasender_token, config.node_env) == (5000, "quoted secret", "12|abc", "production")
+    assert config.legacy_delete is True and config.legacy_delete_message is False

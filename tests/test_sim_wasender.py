@@ -366,3 +366,32 @@ def test_binds_loopback_only(wasender: WasenderControl) -> None:
     if not os.path.exists("/proc/net/tcp"):
         pytest.skip("needs /proc/net/tcp")
     assert listening_addresses(wasender.port) == {"0100007F"}
+
+
+def test_standalone_cli_with_accounts_file_and_config(tmp_path) -> None:
+    import json as jsonlib  # pylint: disable=import-outside-toplevel
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+    import time  # pylint: disable=import-outside-toplevel
+
+    from tests.sim.fleet import REPO_ROOT, child_env, stop_pid  # pylint: disable=import-outside-toplevel
+
+    accounts = tmp_path / "accounts.json"
+    accounts.write_text(jsonlib.dumps([{"name": "fixed", "token": "42|fixedtoken", "session_limit": 1}]), encoding="utf-8")
+    port_file = tmp_path / "port"
+    command = [sys.executable, "-m", "tests.sim.wasender", "--port", "0", "--state", str(tmp_path / "s.db"), "--request-log", str(tmp_path / "r.jsonl")]
+    command += ["--accounts-file", str(accounts), "--port-file", str(port_file), "--config", '{"auth_status": 403}']
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not port_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        base = f"http://127.0.0.1:{int(port_file.read_text(encoding='utf-8'))}/api"
+        headers = {"Authorization": "Bearer 42|fixedtoken"}
+        assert requests.get(f"{base}/whatsapp-sessions", headers=headers, timeout=10).json() == {"success": True, "data": []}
+        assert requests.post(f"{base}/whatsapp-sessions", json=NEW_SESSION, headers=headers, timeout=10).status_code == 200
+        assert requests.post(f"{base}/whatsapp-sessions", json=NEW_SESSION, headers=headers, timeout=10).json()["success"] is False
+        assert requests.get(f"{base}/whatsapp-sessions", headers={"Authorization": "Bearer x"}, timeout=10).status_code == 403
+    finally:
+        stop_pid(proc.pid, proc)
+    assert proc.returncode == 0

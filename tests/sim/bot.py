@@ -127,7 +127,10 @@ class BotConfig:
         base = os.path.dirname(env_file)
 
         def path_of(value: str | None) -> str | None:
-            return None if not value else os.path.normpath(value if os.path.isabs(value) else os.path.join(base, value))
+            if not value:
+                return None
+            full = os.path.normpath(value if os.path.isabs(value) else os.path.join(base, value))
+            return "/" + full.lstrip("/") if full.startswith("//") else full
 
         return cls(
             env_file=env_file,
