@@ -52,7 +52,10 @@ def test_classifies_a_seeded_fleet_exactly_with_one_list_call_per_host(fleet_fac
         host.clear_requests()
     fleet.wasender.clear_requests()
     extra = {
-        "wanted": {name: [f"NEW{name[-1]}@praxis{name[-1]}.test", host.user(f"ok{name[-1]}@praxis{name[-1]}.test").id, "nobody@x.test"] for name, host in fleet.hosts.items()},
+        "wanted": {
+            name: [f"NEW{name[-1]}@praxis{name[-1]}.test", host.user(f"ok{name[-1]}@praxis{name[-1]}.test").id, "nobody@x.test"]
+            for name, host in fleet.hosts.items()
+        },
         "stale_ids": {name: host.user(f"stale{name[-1]}@praxis{name[-1]}.test").id for name, host in fleet.hosts.items()},
         "secrets": {name: host.jwt_secret for name, host in fleet.hosts.items()},
     }
