@@ -9,8 +9,11 @@ connections open and uses the default rollback journal, so every write here:
 * takes the write lock with ``BEGIN IMMEDIATE`` (waiting up to ``busy_timeout``),
 * re-reads the rows it is about to change under that lock and changes only rows that
   still hold the session id read before (a row the bot changed meanwhile is left alone),
-* commits at most ``batch_size`` rows per transaction, so the bot is never blocked long
-  and an interrupted run leaves every row either old or reset (a rerun finishes the job).
+* changes up to ``batch_size`` rows in one transaction (all or nothing); a larger reset
+  commits batch by batch, each batch at most ``batch_size`` rows within ``batch_size``
+  consecutive rowids (so scattered targets do not dirty the whole file in one batch): the
+  bot is never blocked long, and an interrupted run leaves every row either old or reset
+  (a rerun finishes the job).
 
 Rows are streamed with keyset pagination on ``rowid``: memory stays bounded by the batch
 size (plus at most ``report_limit`` reported rows), whatever the size of ``users``.
@@ -456,15 +459,20 @@ class Resetter:
         """Reset in batches; on failure the WabotError carries ``count`` (rows already committed)."""
         started = time.monotonic()
         pending: list[UserRow] = []
+        large = False
         try:
             for row in iter_candidates(self.conn, self.selection, max(self.batch_size, 1000)):
                 self.outcome.matched += 1
-                pending.append(row)
                 if len(pending) >= self.batch_size:
-                    self._flush(pending)
+                    large = True  # more than batch_size rows: commit in batches
+                if large and pending and (len(pending) >= self.batch_size or row.rowid - pending[0].rowid >= self.batch_size):
+                    self._flush_windows(pending)
                     pending = []
-            if pending:
-                self._flush(pending)
+                pending.append(row)
+            if pending and large:
+                self._flush_windows(pending)
+            elif pending:
+                self._flush(pending)  # up to batch_size rows: one transaction, all or nothing
         except sqlite3.Error as exc:
             self._rollback()
             done = self.outcome.count
@@ -475,6 +483,21 @@ class Resetter:
         finally:
             self.outcome.seconds = time.monotonic() - started
         return self.outcome
+
+    def _flush_windows(self, rows: list[UserRow]) -> None:
+        """Commit ``rows`` in batches of at most ``batch_size`` rows lying within ``batch_size`` consecutive rowids.
+
+        The window bounds the pages a batch dirties (and so its journal, fsync and lock hold
+        time) also when the targets are scattered over a large table, as stale users are.
+        """
+        batch: list[UserRow] = []
+        for row in rows:
+            if batch and (len(batch) >= self.batch_size or row.rowid - batch[0].rowid >= self.batch_size):
+                self._flush(batch)
+                batch = []
+            batch.append(row)
+        if batch:
+            self._flush(batch)
 
     def _rollback(self) -> None:
         try:

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import sqlite3
@@ -106,8 +108,14 @@ def integrity(path: str | os.PathLike[str]) -> list[str]:
 
 
 def run_module(args: dict[str, t.Any], check: bool = False, diff: bool = False, env: dict[str, str] | None = None,
-               timeout: float = 120, prefix: list[str] | None = None) -> dict[str, t.Any]:
-    """Run plugins/modules/session_db.py as Ansible runs it (JSON args file), return its JSON result."""
+               timeout: float = 120, prefix: list[str] | None = None, subprocess_: bool = False) -> dict[str, t.Any]:
+    """Run the session_db module with ``args``; return its JSON result.
+
+    In-process by default (fast); as its own process (as Ansible runs it, JSON args file)
+    when ``subprocess_``, ``prefix`` (a wrapper command) or ``env`` is given.
+    """
+    if not (subprocess_ or prefix or env):
+        return _run_in_process(args, check, diff)
     payload = dict(args)
     payload["_ansible_check_mode"] = check
     payload["_ansible_diff"] = diff
@@ -127,3 +135,26 @@ def run_module(args: dict[str, t.Any], check: bool = False, diff: bool = False, 
         return json.loads(proc.stdout)
     except ValueError:
         raise AssertionError(f"module did not print JSON (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}") from None
+
+
+def _run_in_process(args: dict[str, t.Any], check: bool, diff: bool) -> dict[str, t.Any]:
+    from ansible.module_utils import basic  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.wabot.wasender.plugins.modules import session_db  # pylint: disable=import-outside-toplevel
+
+    payload = {"batch_pause": 0.0, **args, "_ansible_check_mode": check, "_ansible_diff": diff, "_ansible_remote_tmp": "/tmp",
+               "_ansible_keep_remote_files": False}
+    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": payload}).encode()  # pylint: disable=protected-access
+    basic._ANSIBLE_PROFILE = "legacy"  # pylint: disable=protected-access
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            session_db.main()
+    except SystemExit:
+        pass
+    finally:
+        basic._ANSIBLE_ARGS = None  # pylint: disable=protected-access
+    try:
+        return json.loads(out.getvalue())
+    except ValueError:
+        raise AssertionError(f"module did not print JSON:\n{out.getvalue()}") from None

@@ -29,12 +29,13 @@ from ansible_collections.wabot.wasender.plugins.module_utils import _sessiondb a
 
 path, mode, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
 conn = sdb.connect(path, False, 5000)
-# A small page cache makes SQLite spill uncommitted pages into the database file,
-# so the kill leaves a half-written file plus a hot journal, the hard case.
-conn.execute("PRAGMA cache_size = 16")
 
 def hook(event, info):
     print(json.dumps({"event": event, **info}), flush=True)
+    if event == "committed" and info["batch"] == 2:
+        # From batch 3 on, a small page cache makes SQLite spill uncommitted pages into the
+        # database file, so a kill leaves a half-written file plus a hot journal: the hard case.
+        conn.execute("PRAGMA cache_size = 16")
     if mode == "in_transaction" and event == "before_commit" and info["done"] >= 3 * batch:
         time.sleep(60)  # the UPDATE of batch 4 is done, not committed: wait for SIGKILL here
 
@@ -87,8 +88,7 @@ def test_sigkill_mid_reset_leaves_rows_old_or_reset_and_rerun_finishes(tmp_path:
         journal = Path(f"{path}-journal")
         assert journal.exists() and journal.stat().st_size > 0  # hot journal of the uncommitted batch
         assert committed == 3 * BATCH
-    assert integrity(path) == ["ok"]  # opening rolls the hot journal back
-    assert not Path(f"{path}-journal").exists() or Path(f"{path}-journal").stat().st_size == 0
+    assert integrity(path) == ["ok"]  # the first reader rolls a hot journal back
 
     state = sessions(path)
     reset = 0
@@ -98,7 +98,9 @@ def test_sigkill_mid_reset_leaves_rows_old_or_reset_and_rerun_finishes(tmp_path:
             reset += 1
         else:
             assert (sid, updated) == original[uid], (uid, sid, updated)  # old, never half-written
-    assert reset == committed and reset % BATCH == 0 and 0 < reset < USERS
+    # a kill right after a COMMIT can beat the progress line of that batch
+    assert reset % BATCH == 0 and 0 < reset < USERS
+    assert reset == committed if mode == "in_transaction" else reset in (committed, committed + BATCH)
 
     result = run_module({"path": str(path), "scope": "all", "batch_size": BATCH, "updated_at": "now", "report_limit": 5})
     assert result["changed"] is True and result["count"] == USERS - reset, result
@@ -111,3 +113,4 @@ def test_sigkill_mid_reset_leaves_rows_old_or_reset_and_rerun_finishes(tmp_path:
     finally:
         backup.close()
     assert run_module({"path": str(path), "scope": "all"})["changed"] is False
+    assert not Path(f"{path}-journal").exists()
