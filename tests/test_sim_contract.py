@@ -526,3 +526,16 @@ def test_incident_end_to_end(fleet: Fleet, bot: BotHost) -> None:
     time.sleep(0.25)
     final = wa(bot, "GET", "/user/status", user.email).json()["data"]
     assert final == {"status": "ready", "meNumber": user.phone, "sessionId": str(fresh["sessionId"]), "qrAvailable": False}
+
+
+def test_body_is_only_read_as_json_with_a_json_content_type(fleet: Fleet, bot: BotHost) -> None:
+    """Like express.json(): a form-encoded body (curl -d without -H) is ignored, so users.phone is used."""
+    token = bot.mint_token("new@praxis.test")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-www-form-urlencoded"}
+    answer = requests.post(f"{bot.url}/api/whatsapp/user/session/ensure", data='{"phoneNumber": "+4915100000009"}', headers=headers, timeout=TIMEOUT)
+    assert answer.status_code == 200 and answer.headers["X-Powered-By"] == "Express"
+    assert fleet.wasender.session(answer.json()["data"]["sessionId"])["phone_number"] == "+436609999999"
+    broken = requests.post(
+        f"{bot.url}/api/auth/login", data="{not json", headers={"Content-Type": "application/json"}, timeout=TIMEOUT
+    )
+    assert broken.status_code == 400 and broken.json()["error"]["statusCode"] == 400

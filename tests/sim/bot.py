@@ -338,6 +338,7 @@ class BotApp:
     def __call__(self, request: Request) -> Response:
         entry: dict[str, Any] = {"method": request.method, "path": request.path, "status": None, "user": None, "account": None, "mutating": False}
         response = self.dispatch(request, entry)
+        response.headers.setdefault("X-Powered-By", "Express")
         entry["status"] = response.status
         self.log.write(entry)
         return response
@@ -378,6 +379,9 @@ class BotApp:
 
     @staticmethod
     def body(request: Request) -> dict[str, Any]:
+        """The JSON body like ``express.json()``: only parsed for a JSON content type, else ``{}``."""
+        if "json" not in request.headers.get("content-type", "").lower():
+            return {}
         try:
             body = request.json()
         except (ValueError, UnicodeDecodeError) as exc:
