@@ -539,3 +539,11 @@ def test_body_is_only_read_as_json_with_a_json_content_type(fleet: Fleet, bot: B
         f"{bot.url}/api/auth/login", data="{not json", headers={"Content-Type": "application/json"}, timeout=TIMEOUT
     )
     assert broken.status_code == 400 and broken.json()["error"]["statusCode"] == 400
+
+
+def test_seeded_user_without_phone_cannot_ensure(fleet_factory) -> None:
+    fleet = fleet_factory(hosts=[HostSpec(name="p", users=[UserSpec(email="nophone@p.test", phone="")])])
+    host = fleet.hosts["p"]
+    assert host.user("nophone@p.test").phone is None and host.db_users()[0]["phone"] is None
+    answer = wa(host, "POST", "/user/session/ensure", "nophone@p.test", {})
+    assert answer.status_code == 400 and answer.json()["error"] == "phoneNumber is required to create a session"

@@ -54,7 +54,10 @@ DEFAULT_PASSWORD = botdb.DEFAULT_PASSWORD
 
 @dataclass
 class UserSpec:
-    """A bot user to seed. ``state``: connected | needs_scan | stale | none."""
+    """A bot user to seed. ``state``: connected | needs_scan | stale | none.
+
+    ``phone``: None = a generated unique number; ``""`` = no phone stored (NULL).
+    """
 
     email: str
     state: str = "none"
@@ -436,7 +439,8 @@ class BotHost:
         try:
             conn.execute("begin immediate")
             for spec in self.spec.users:
-                self.users.append(self._seed_user(conn, wasender, spec, spec.phone or next(phone_source), password_hashes))
+                phone = next(phone_source) if spec.phone is None else (spec.phone or None)
+                self.users.append(self._seed_user(conn, wasender, spec, phone, password_hashes))
             conn.execute("commit")
         finally:
             conn.close()
@@ -448,7 +452,7 @@ class BotHost:
         self.write_env()
         self.write_scripts()
 
-    def _seed_user(self, conn: sqlite3.Connection, wasender: WasenderControl, spec: UserSpec, phone: str, hashes: dict[str, str]) -> SeededUser:
+    def _seed_user(self, conn: sqlite3.Connection, wasender: WasenderControl, spec: UserSpec, phone: str | None, hashes: dict[str, str]) -> SeededUser:
         user_id, account_id = str(uuid.uuid4()), str(uuid.uuid4())
         if spec.password not in hashes:
             hashes[spec.password] = botdb.hash_password(spec.password)
@@ -460,7 +464,7 @@ class BotHost:
         session_id: str | None = None
         if spec.state != "none":
             status = "need_scan" if spec.state == "needs_scan" else "connected"
-            session = wasender.create_session(self.wasender_token, f"user-{user_id}", phone, status=status)
+            session = wasender.create_session(self.wasender_token, f"user-{user_id}", phone or "+4915100000000", status=status)
             session_id = str(session["id"])
             days_ago_ms = secrets.randbelow(30 * 24 * 3600 * 1000)
             botdb.set_session(conn, user_id, session_id, botdb.now_ms() - days_ago_ms)
