@@ -94,6 +94,10 @@ options:
     default: 5.0
 notes:
   - Session ids are compared as strings; the bot answers them as numbers or strings.
+  - With O(login_email), the module logs in (C(POST /api/auth/login)) also in check mode; the bot records it as the
+    user's C(last_login). The other ways to authenticate make no request of their own.
+  - When a session exists but is not ready, O(state=present) calls the bot's ensure route, which asks Wasender to
+    connect so that a QR code is pending; the stored id does not change, so C(changed) stays V(false).
   - C(changed) is V(true) only when a session was created, replaced or cleared.
   - Bots older than the C(DELETE /api/whatsapp/user/session) route answer it with a non-JSON 404; the module then
     fails and points to M(wabot.wasender.session_db), which clears the id in the bot's database.
@@ -364,11 +368,22 @@ class SessionManager:
         if state.session_id is None or state.status in ("ready", "authenticated"):
             return
         self.result["qr_data_url"] = self.bot.qr()
-        if self.wasender is not None:
-            try:
-                self.result["qr_code"] = self.wasender.qr_code(state.session_id, connect=not self.check_mode)
-            except WabotError as error:
+        if self.wasender is None:
+            return
+        code = None
+        try:
+            # The bot's ensure already asked Wasender to connect: read the pending QR first,
+            # and only connect again (a mutating call, never in check mode) when none is pending.
+            code = self.wasender.qr_code(state.session_id, connect=False)
+        except WabotError as error:
+            if self.check_mode:
                 self.module.warn(f"could not fetch the raw QR code from Wasender: {error.message}")
+        try:
+            if code is None and not self.check_mode:
+                code = self.wasender.qr_code(state.session_id, connect=True)
+        except WabotError as error:
+            self.module.warn(f"could not fetch the raw QR code from Wasender: {error.message}")
+        self.result["qr_code"] = code
 
     def run(self) -> dict[str, t.Any]:
         before = self.bot.status()

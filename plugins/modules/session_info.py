@@ -107,10 +107,10 @@ users:
       type: str
       sample: 0b5f8c1e-6a42-4c1b-9d55-3f1f2b7a9c10
     account_id:
-      description: The user's account (C(users.account_id)); V(null) when unknown in single-user mode.
+      description: The user's account (C(users.account_id)); in single-user mode from C(GET /api/auth/me) or the token.
       type: str
     email:
-      description: The user's e-mail address; V(null) when unknown in single-user mode.
+      description: The user's e-mail address; in single-user mode from C(GET /api/auth/me), V(null) when unknown.
       type: str
     phone:
       description: The phone stored for the user (C(users.phone)); V(null) in single-user mode.
@@ -359,10 +359,14 @@ class SessionInfo:
                 wasender_error = error.message
                 self.result["wasender_error"] = error.message
         verdict = classify_bot(state.session_id, state.status, session, checked, wasender_error)
+        try:
+            me = client.me()
+        except WabotError:
+            me = {}  # GET /api/auth/me is informative only; older bots may lack it
         row = {
-            "user_id": auth.user_id if auth else None,
-            "account_id": (auth.account_id if auth else None) or self.params.get("account_id"),
-            "email": self.params.get("login_email"),
+            "user_id": str(me.get("userId") or "") or (auth.user_id if auth else None),
+            "account_id": str(me.get("accountId") or "") or (auth.account_id if auth else None) or self.params.get("account_id"),
+            "email": me.get("email") or self.params.get("login_email"),
             "phone": None,
             "session_id": state.session_id,
             "bot_status": state.status,

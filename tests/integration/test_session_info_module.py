@@ -92,6 +92,7 @@ def test_classifies_a_seeded_fleet_exactly_with_one_list_call_per_host(fleet_fac
         one = run.result("one user by api", name)
         assert one["user"]["health"] == "stale" and one["user"]["bot_status"] == "unknown" and one["users"] == [one["user"]]
         assert one["user"]["user_id"] == extra["stale_ids"][name]
+        assert (one["user"]["email"], one["user"]["account_id"]) == (f"stale{n}@praxis{n}.test", host.user(f"stale{n}@praxis{n}.test").account_id)
         assert one["bot"]["health"]["status"] == "OK"
         unsure = run.result("one user by api without wasender", name)["user"]
         assert unsure["health"] == "unknown" and "give Wasender credentials" in unsure["reason"]
