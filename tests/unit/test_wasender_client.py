@@ -1,0 +1,75 @@
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The Wasender client at its HTTP boundary: session reads, 404 = stale, token errors, QR payloads."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.scripted_http import Answer, ScriptedServer
+
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient, WasenderCredentials, resolve_credentials
+
+PAT = "pat-secret-123"
+
+
+@pytest.fixture
+def server():
+    with ScriptedServer() as srv:
+        yield srv
+
+
+def client(server) -> WasenderClient:
+    return WasenderClient.create(WasenderCredentials(url=server.url + "/api", token=PAT), retries=1, retry_delay=0.0, sleep=lambda _s: None)
+
+
+def test_list_and_get_and_stale(server):
+    session = {"id": 16548, "name": "user-u1", "status": "CONNECTED"}
+    server.on("GET", "/api/whatsapp-sessions", Answer(200, {"success": True, "data": [session]}))
+    server.on("GET", "/api/whatsapp-sessions/16548", Answer(200, {"success": True, "data": session}))
+    server.on("GET", "/api/whatsapp-sessions/16549", Answer(404, {"success": False, "message": "Session not found"}))
+    wasender = client(server)
+    assert wasender.list_sessions() == [session]
+    assert wasender.get_session("16548") == session
+    assert wasender.get_session(16549) is None
+    assert server.requests()[0].headers["authorization"] == f"Bearer {PAT}"
+
+
+def test_rejected_token_names_the_kind_of_token(server):
+    server.on("GET", "/api/whatsapp-sessions", Answer(401, {"success": False, "message": "Unauthenticated."}))
+    with pytest.raises(WabotError, match="personal access token, not a per-session API key") as info:
+        client(server).list_sessions()
+    assert PAT not in info.value.message
+
+
+def test_ids_must_be_decimal(server):
+    with pytest.raises(WabotError, match="not a decimal integer"):
+        client(server).get_session("../users")
+
+
+def test_qr_code_read_only_and_with_connect(server):
+    server.on("GET", "/api/whatsapp-sessions/7/qrcode", Answer(200, {"success": True, "data": {"qrCode": "2@pending"}}))
+    server.on("POST", "/api/whatsapp-sessions/7/connect", Answer(200, {"success": True, "data": {"status": "NEED_SCAN", "qrCode": "2@fresh"}}))
+    wasender = client(server)
+    assert wasender.qr_code("7", connect=False) == "2@pending"
+    assert server.requests("POST") == []
+    assert wasender.qr_code("7") == "2@fresh"
+    server.on("POST", "/api/whatsapp-sessions/7/connect", Answer(200, {"success": True, "data": {"status": "CONNECTED", "message": "already"}}))
+    assert wasender.qr_code("7") is None
+
+
+def test_delete_204_and_404(server):
+    server.on("DELETE", "/api/whatsapp-sessions/7", Answer(204, b""))
+    server.on("DELETE", "/api/whatsapp-sessions/8", Answer(404, {"success": False, "message": "not found"}))
+    assert client(server).delete_session("7") is True
+    assert client(server).delete_session("8") is False
+
+
+def test_credentials_from_options_or_env():
+    assert resolve_credentials({}, {}) is None
+    creds = resolve_credentials({"wasender_api_url": None, "wasender_api_token": None}, {"WASENDER_API_TOKEN": "t", "WASENDER_API_BASE_URL": "https://x/api"})
+    assert (creds.url, creds.token) == ("https://x/api", "t")
+    with pytest.raises(WabotError, match="set wasender_api_url"):
+        resolve_credentials({"wasender_api_token": "t"}, {})
