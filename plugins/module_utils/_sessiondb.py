@@ -43,7 +43,6 @@ SCOPES = ("stale", "all", "users")
 UPDATED_AT_MODES = ("null", "now")
 # Bound parameters per statement: far below SQLITE_MAX_VARIABLE_NUMBER of any SQLite (999 before 3.32).
 IN_CHUNK = 500
-BACKUP_STEP_PAGES = 2048
 BACKUP_STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _BACKUP_STAMP_RE = r"\d{8}T\d{6}\.\d{6}Z"
 
@@ -216,6 +215,13 @@ def connect(path: str, read_only: bool, busy_timeout: int) -> sqlite3.Connection
     return conn
 
 
+def sqlite_error(exc: sqlite3.Error, path: str, busy_timeout: int) -> WabotError:
+    """A WabotError for an SQLite error raised while reading, before any write."""
+    if _is_locked(exc):
+        return _locked_error(path, busy_timeout)
+    return WabotError(f"SQLite error while reading {path}: {exc}. Nothing was changed")
+
+
 def _locked_error(path: str, busy_timeout: int, done: int = 0, during: str = "reading it") -> WabotError:
     rows = f"{done} rows were reset before; run the module again to finish" if done else "nothing was changed"
     return WabotError(
@@ -235,6 +241,11 @@ def validate(conn: sqlite3.Connection, path: str, busy_timeout: int, full: bool 
     except sqlite3.OperationalError as exc:
         if _is_locked(exc):
             raise _locked_error(path, busy_timeout, during="checking it") from None
+        if "readonly" in str(exc).replace(" ", "").lower() and os.path.exists(f"{path}-journal"):
+            raise WabotError(
+                f"SQLite database {path} has a hot journal ({path}-journal) left by an interrupted write: a read-only open"
+                " (check mode) cannot roll it back. Run once without check mode, or let the bot open it, to roll it back. Nothing was changed"
+            ) from None
         raise WabotError(f"cannot read SQLite database {path}: {exc}. Nothing was changed") from None
     except sqlite3.DatabaseError as exc:
         raise WabotError(f"SQLite database {path} is corrupt or not a database ({exc}): restore it from a backup. Nothing was changed") from None
@@ -359,7 +370,9 @@ def make_backup(conn: sqlite3.Connection, db_path: str, backup_dir: str, keep: i
         os.close(fd)
         os.chmod(partial, 0o600)
         target = sqlite3.connect(partial, isolation_level=None)
-        conn.backup(target, pages=BACKUP_STEP_PAGES, sleep=0.01)
+        # One step: a consistent snapshot under one read lock. A stepwise copy restarts whenever another
+        # connection (the bot) writes between steps, and might never finish on a busy database.
+        conn.backup(target)
         verdict = [str(row[0]) for row in target.execute("PRAGMA integrity_check").fetchall()]
         target.close()
         target = None

@@ -100,7 +100,10 @@ options:
     default: 10
   batch_size:
     description:
-      - Most rows changed per write transaction. Each batch holds the write lock only for its own rows.
+      - Most rows changed per write transaction.
+      - A reset of up to O(batch_size) rows is one transaction (all or nothing). A larger one commits batch by batch,
+        each batch at most O(batch_size) rows lying within O(batch_size) consecutive rows of the table, so that also
+        scattered (stale) users dirty few pages per batch and the write lock is held briefly.
     type: int
     default: 5000
   batch_pause:
@@ -270,6 +273,7 @@ restored_from:
 """
 
 import os
+import sqlite3
 import typing as t
 from functools import partial
 
@@ -298,6 +302,7 @@ from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
     plan,
     resolve_users,
     restore_sessions,
+    sqlite_error,
     validate,
 )
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import sessions_by_id
@@ -434,7 +439,10 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        result = run(module)
+        try:
+            result = run(module)
+        except sqlite3.Error as exc:  # reads before any write; the write path reports its own errors with counts
+            raise sqlite_error(exc, module.params["path"], module.params["busy_timeout"]) from None
     except WabotError as error:
         changed = bool(error.details.pop("changed", False))
         fail(module, error, changed=changed, path=module.params["path"], scope=module.params["scope"])

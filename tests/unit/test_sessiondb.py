@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import typing as t
@@ -501,3 +503,30 @@ def test_selection_rejects_bad_values() -> None:
         sdb.Selection("everyone")
     with pytest.raises(WabotError, match="needs the session ids Wasender knows"):
         sdb.Selection("stale")
+
+
+def test_hot_journal_is_explained_in_check_mode_and_rolled_back_by_a_real_run(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    seed(path, 3000, str)
+    before = sessions(path)
+    writer = (
+        "import sqlite3, sys, time\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('PRAGMA cache_size = 16')\n"
+        "c.execute('BEGIN IMMEDIATE')\n"
+        "c.execute(\"UPDATE users SET wasender_session_id = 'x', wasender_session_updated_at = 0\")\n"
+        "print('updated', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", writer, str(path)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "updated"
+    child.kill()
+    child.wait()
+    assert Path(f"{path}-journal").stat().st_size > 0
+    digest = sha(path)
+    preview = run_module({"path": str(path), "scope": "all"}, check=True)
+    assert preview["failed"] and "hot journal" in preview["msg"] and "Nothing was changed" in preview["msg"]
+    assert sha(path) == digest
+    result = run_module({"path": str(path), "scope": "all", "report_limit": 0})
+    assert result["changed"] and result["count"] == 3000 and result["reset"] == [] and result["reset_truncated"]
+    assert dump(result["backup_path"]) and sessions(result["backup_path"]) == before  # the backup holds the rolled-back state
