@@ -322,7 +322,7 @@ class SessionManager:
         self.result["changed"] = True
         self.result["replaced"] = stale
         if self.check_mode:
-            return SessionState(session_id=None, status="qr" if not stale else "unknown")
+            return SessionState(session_id=None, status="qr")  # what a new session starts as
         if stale:
             deleted = self.bot.delete_session()
             self.result["deleted_at_wasender"] = deleted.deleted_at_wasender
