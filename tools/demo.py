@@ -122,7 +122,9 @@ def main() -> int:
         group_vars = inventory.parent / "group_vars"
         group_vars.mkdir(exist_ok=True)
         (group_vars / "api_hosts.yml").write_text("---\n# Reset through the bot's API.\nreset_method: api\n", encoding="utf-8")
-        (group_vars / "db_hosts.yml").write_text("---\n# Reset in the bot's SQLite database (backup first), then restart the bot.\nreset_method: db\n", encoding="utf-8")
+        (group_vars / "db_hosts.yml").write_text(
+            "---\n# Reset in the bot's SQLite database (backup first), then restart the bot.\nreset_method: db\n", encoding="utf-8"
+        )
         print(f"  inventory {inventory} (group_vars: api_hosts -> reset_method api, db_hosts -> reset_method db)")
 
         banner("2/5  Health check: the incident (fail_on=[stale] exits non-zero, as a CI job would)")

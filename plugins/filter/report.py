@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
@@ -134,6 +135,9 @@ def host_report(data):
     counts = {k: int(_as_dict(info.get("counts")).get(k, 0) or 0) for k in USER_CLASSES}
     counts["orphans"] = len(orphans) if orphans else int(_as_dict(info.get("counts")).get("orphans", 0) or 0)
 
+    user_errors = [f"{u.get('email') or u.get('user_id')}: {u['error']}" for u in rows if u.get("error")]
+    if not error and user_errors:
+        error = {"task": None, "message": "; ".join(user_errors)}
     if error:
         status = "failed"
     elif info and bot and bot.get("reachable") is False and playbook == "health":
@@ -191,10 +195,10 @@ def _user_final(user, playbook, check_mode):
 
 def fleet_report(host_reports, playbook="reset", hosts=None, generated_at=None, options=None):
     """Combine host reports into the fleet summary (see fleet_report.yml)."""
-    if isinstance(host_reports, dict):
-        host_reports = list(host_reports.values())
+    if isinstance(host_reports, Mapping):
+        host_reports = _from_hostvars(host_reports, hosts)
     if not isinstance(host_reports, (list, tuple)):
-        raise AnsibleFilterError("fleet_report expects a list of host_report results")
+        raise AnsibleFilterError("fleet_report expects a list of host_report results, or hostvars with the hosts")
     by_host = {}
     for rep in host_reports:
         if isinstance(rep, dict) and rep.get("host"):
@@ -231,6 +235,21 @@ def fleet_report(host_reports, playbook="reset", hosts=None, generated_at=None, 
             for r in entries for u in r.get("users") or [] if u.get("final") == "waiting_for_scan"
         ]
     return summary
+
+
+def _from_hostvars(mapping, hosts):
+    """The wabot_host_report of each host in hosts (hostvars), or the values of a plain dict of reports."""
+    reports = []
+    for name in hosts if hosts else list(mapping):
+        try:
+            host_vars = mapping[name]
+        except KeyError:
+            continue
+        if isinstance(host_vars, Mapping) and host_vars.get("host") and "status" in host_vars:
+            reports.append(dict(host_vars))  # a plain dict of reports
+        elif isinstance(host_vars, Mapping) and "wabot_host_report" in host_vars:
+            reports.append(host_vars["wabot_host_report"])
+    return reports
 
 
 def _cell(value):
@@ -301,7 +320,8 @@ def fleet_markdown(summary):
             else:
                 lines += ["| user | session | health | Wasender status | reason |", "| --- | --- | --- | --- | --- |"]
                 lines += [
-                    f"| {_cell(u.get('email'))} | {_cell(u.get('session_id'))} | {_cell(u.get('final'))} | {_cell(u.get('status'))} | {_cell(u.get('reason'))} |"
+                    f"| {_cell(u.get('email'))} | {_cell(u.get('session_id'))} | {_cell(u.get('final'))} "
+                    f"| {_cell(u.get('status'))} | {_cell(u.get('reason'))} |"
                     for u in users
                 ]
             lines.append("")

@@ -159,3 +159,70 @@ def ensure_pm2() -> tuple[Path | None, str]:
             if proc.returncode != 0 or not PM2_BIN.exists():
                 return None, f"npm install {PM2_SPEC} failed (rc {proc.returncode}): {(proc.stderr or proc.stdout)[-500:]}"
     return PM2_BIN, ""
+
+
+class AutoPhone:
+    """Plays the operators' phones: scans every session that waits for a scan and was not there at the start.
+
+    Runs in a thread while a reset playbook runs, so the playbook's verify step sees the new sessions become ready.
+    """
+
+    def __init__(self, fleet, interval: float = 0.3, delay: float = 0.5):
+        import threading  # pylint: disable=import-outside-toplevel
+
+        self.fleet = fleet
+        self.interval = interval
+        self.delay = delay
+        self.known = {str(s["id"]) for s in fleet.wasender.sessions()}
+        self.scanned: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        seen: dict[str, float] = {}
+        while not self._stop.is_set():
+            try:
+                for session in self.fleet.wasender.sessions():
+                    sid = str(session["id"])
+                    if sid in self.known or sid in self.scanned or str(session["status"]).lower() == "connected":
+                        continue
+                    first = seen.setdefault(sid, time.monotonic())
+                    if time.monotonic() - first >= self.delay:
+                        self.fleet.wasender.scan(sid)
+                        self.scanned.add(sid)
+            except Exception:  # pylint: disable=broad-exception-caught  # the fake may be restarting; try again
+                pass
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "AutoPhone":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def write_group_vars(fleet, group: str, values: dict) -> None:
+    """group_vars/<group>.yml next to the fleet's inventory (JSON is valid YAML)."""
+    directory = Path(fleet.inventory_path).parent / "group_vars"
+    directory.mkdir(exist_ok=True)
+    (directory / f"{group}.yml").write_text(json.dumps(values) + "\n", encoding="utf-8")
+
+
+def read_json(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def snapshot(fleet) -> dict:
+    """Bytes of every bot database, number of lines of every request log, files next to the databases."""
+    state = {"wasender_requests": len(fleet.wasender.requests())}
+    for name, host in fleet.hosts.items():
+        db = Path(host.db_path)
+        state[name] = {
+            "db": db.read_bytes(),
+            "files": sorted(p.name for p in db.parent.iterdir()),
+            "requests": len(host.requests()),
+            "pid": host.pid,
+        }
+    return state

@@ -93,10 +93,9 @@ def _command_pair(bot: Bot) -> tuple[str, str]:
 def command_bot(tmp_path):
     bot = Bot(tmp_path, wabot_service_manager="command")
     start, stop = _command_pair(bot)
-    bot.inventory.write_text(
-        bot.inventory.read_text(encoding="utf-8").replace('"wabot_service_manager": "command"', f'"wabot_service_manager": "command", "wabot_start_command": "{start}", "wabot_stop_command": "{stop}"'),
-        encoding="utf-8",
-    )
+    inventory = json.loads(bot.inventory.read_text(encoding="utf-8"))
+    inventory["all"]["hosts"]["bot"].update(wabot_start_command=start, wabot_stop_command=stop)
+    bot.inventory.write_text(json.dumps(inventory), encoding="utf-8")
     yield bot
     if bot.pid_file.exists():
         try:

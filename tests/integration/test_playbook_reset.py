@@ -1,0 +1,139 @@
+"""Playbook wabot.wasender.reset against simulated fleets (real bot and Wasender processes, real SQLite files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from playbook_helpers import AutoPhone, read_json, run_playbook, snapshot, write_group_vars
+from tests.sim.fleet import HostSpec, UserSpec
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RESET = "wabot.wasender.reset"
+
+
+def reset(fleet, reports: Path, check: bool = False, **extra):
+    extra_vars = {"reports_dir": str(reports), "verify_timeout": 30, "verify_delay": 0.5, **extra}
+    return run_playbook(RESET, fleet.inventory_path, extra_vars, check=check, timeout=240)
+
+
+def by_host(report: dict) -> dict:
+    return {h["host"]: h for h in report["hosts"]}
+
+
+def test_reset_repairs_the_incident_and_a_second_run_changes_nothing(incident_fleet, tmp_path):
+    fleet = incident_fleet
+    write_group_vars(fleet, "db_hosts", {"reset_method": "db"})
+    reports = tmp_path / "reports"
+    stale_before = {(h.name, u.email): u.session_id for h in fleet.bots for u in h.users if u.state == "stale"}
+
+    with AutoPhone(fleet) as phone:
+        run = reset(fleet, reports)
+    assert run.rc == 0, run.explain()
+    assert len(phone.scanned) == 3
+
+    # Every stale user has a new session that Wasender has and that is connected; the healthy user is untouched.
+    sessions = {str(s["id"]): s for s in fleet.wasender.sessions()}
+    for (host, email), old in stale_before.items():
+        new = fleet.hosts[host].stored_session_id(email)
+        assert new and new != old, (host, email, old, new)
+        assert sessions[new]["status"].lower() == "connected"
+    healthy = fleet.hosts["bot-a"].user("dr.huber@praxis-huber.test")
+    assert fleet.hosts["bot-a"].stored_session_id(healthy.email) == healthy.session_id
+
+    report = read_json(reports / "reset.json")
+    hosts = by_host(report)
+    assert {name: h["status"] for name, h in hosts.items()} == {"bot-a": "ok", "bot-b": "ok", "bot-c": "ok"}
+    assert (hosts["bot-b"]["method"], hosts["bot-c"]["method"]) == ("api", "db")
+    assert report["users_reset"] == 3 and report["failed_hosts"] == []
+    assert hosts["bot-c"]["restarted"] is True and hosts["bot-b"]["restarted"] is False
+    assert Path(hosts["bot-c"]["backup_path"]).stat().st_mode & 0o777 == 0o600
+    for user in hosts["bot-c"]["users"] + hosts["bot-b"]["users"]:
+        assert user["action"] == "reset" and user["final"] == "ok"
+        assert user["previous_session_id"] == stale_before[(user["email"].split("@")[0] and _host_of(hosts, user), user["email"])]
+        assert Path(user["qr_file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = (reports / "reset.md").read_text(encoding="utf-8")
+    assert "| bot-c | ok | db | 2 | yes | 1 |" in markdown
+    assert "QR codes" not in run.stdout.split("Show the fleet summary")[-1] or "waiting" not in markdown
+    assert "█" in run.stdout, "the QR codes are drawn in the terminal"
+
+    second = reset(fleet, reports)
+    assert second.rc == 0, second.explain()
+    assert second.changed() == 0, second.explain()
+    assert read_json(reports / "reset.json")["users_reset"] == 0
+
+
+def _host_of(hosts: dict, user: dict) -> str:
+    return next(name for name, h in hosts.items() if any(u["email"] == user["email"] for u in h["users"]))
+
+
+def test_check_mode_changes_nothing(incident_fleet, tmp_path):
+    fleet = incident_fleet
+    write_group_vars(fleet, "db_hosts", {"reset_method": "db"})
+    before = snapshot(fleet)
+    run = reset(fleet, tmp_path / "reports", check=True, reset_restart_bot="always")
+    assert run.rc == 0, run.explain()
+    after = snapshot(fleet)
+    for name in fleet.hosts:
+        assert after[name]["db"] == before[name]["db"], f"{name}: database bytes changed in check mode"
+        assert after[name]["files"] == before[name]["files"], f"{name}: files appeared next to the database (backup?)"
+        assert after[name]["pid"] == before[name]["pid"], f"{name}: bot restarted in check mode"
+        new = fleet.hosts[name].requests()[before[name]["requests"]:]
+        assert not [r for r in new if r.get("mutating")], f"{name}: mutating bot calls in check mode: {new}"
+    new_wasender = fleet.wasender.requests()[before["wasender_requests"]:]
+    assert not [r for r in new_wasender if r.get("mutating")], new_wasender
+    report = read_json(tmp_path / "reports" / "reset.json")
+    assert report["check_mode"] is True
+    assert {h["host"]: h["status"] for h in report["hosts"]} == {"bot-a": "ok", "bot-b": "would_reset", "bot-c": "would_reset"}
+
+
+def test_a_host_down_is_reported_while_the_others_succeed(incident_fleet, tmp_path):
+    fleet = incident_fleet
+    write_group_vars(fleet, "db_hosts", {"reset_method": "db"})
+    fleet.hosts["bot-b"].stop()
+    with AutoPhone(fleet):
+        run = reset(fleet, tmp_path / "reports", wabot_http_retries=0)
+    assert run.rc == 2, run.explain()
+    assert run.failed_hosts() == {"bot-b"}, run.explain()
+    report = read_json(tmp_path / "reports" / "reset.json")
+    hosts = by_host(report)
+    assert hosts["bot-c"]["status"] == "ok" and hosts["bot-a"]["status"] == "ok"
+    assert hosts["bot-b"]["status"] == "failed"
+    failed = {f["host"]: f for f in report["failed_hosts"]}
+    assert set(failed) == {"bot-b"} and failed["bot-b"]["error"]
+    assert "bot-b" in (tmp_path / "reports" / "reset.md").read_text(encoding="utf-8").split("## Failed hosts")[1]
+
+
+def test_scope_users_waits_for_the_scan_without_crashing(fleet_factory, tmp_path):
+    fleet = fleet_factory(
+        [HostSpec(name="solo", groups=["bots"], users=[UserSpec(email="a@solo.test", state="stale"), UserSpec(email="b@solo.test", state="connected")])]
+    )
+    old_b = fleet.hosts["solo"].user("b@solo.test").session_id
+    run = reset(fleet, tmp_path / "reports", reset_scope="users", reset_users=["b@solo.test"], verify_timeout=2)
+    assert run.rc == 0, run.explain()
+    report = read_json(tmp_path / "reports" / "reset.json")
+    host = report["hosts"][0]
+    assert host["status"] == "waiting_for_scan"
+    users = {u["email"]: u for u in host["users"]}
+    assert set(users) == {"b@solo.test"}
+    assert users["b@solo.test"]["previous_session_id"] == old_b
+    assert users["b@solo.test"]["final"] == "waiting_for_scan"
+    assert Path(users["b@solo.test"]["qr_file"]).exists()
+    assert report["waiting_for_scan"][0]["email"] == "b@solo.test"
+    # The stale user was outside the scope: untouched.
+    assert fleet.hosts["solo"].stored_session_id("a@solo.test") == fleet.hosts["solo"].user("a@solo.test").session_id
+
+
+def test_serial_batches_stop_at_max_fail_percentage(incident_fleet, tmp_path):
+    fleet = incident_fleet
+    fleet.hosts["bot-b"].stop()
+    run = reset(fleet, tmp_path / "reports", reset_serial=1, reset_max_fail_percentage=0, wabot_http_retries=0, verify_timeout=0)
+    assert run.rc != 0, run.explain()
+    assert "bot-c" not in run.recap, "the batch after the failed one must not run"
+    report = read_json(tmp_path / "reports" / "reset.json")
+    hosts = by_host(report)
+    assert hosts["bot-b"]["status"] == "failed"
+    assert hosts["bot-c"]["status"] == "no_result"
+    assert fleet.hosts["bot-c"].stored_session_id("ordination@dr-wagner.test") == fleet.hosts["bot-c"].user("ordination@dr-wagner.test").session_id
