@@ -10,19 +10,11 @@ is recorded (method, path, headers, body) so tests can assert what the client se
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 import typing as t
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-for _entry in (str(ROOT / "build" / "collections"), str(ROOT)):
-    if _entry not in sys.path:
-        sys.path.insert(0, _entry)
-
 
 @dataclass
 class Answer:

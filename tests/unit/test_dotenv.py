@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-# scripted_http puts build/collections on sys.path for the ansible_collections imports.
-import tests.unit.scripted_http  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.wabot.wasender.plugins.module_utils._common import load_bot_env
 from ansible_collections.wabot.wasender.plugins.module_utils._dotenv import parse_dotenv, read_dotenv, require_key
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError

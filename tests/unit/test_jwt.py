@@ -9,8 +9,6 @@ import time
 
 import pytest
 
-# scripted_http puts build/collections on sys.path for the ansible_collections imports.
-import tests.unit.scripted_http  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.wabot.wasender.plugins.module_utils import _jwt
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from tests.sim import jwt as simjwt

@@ -9,8 +9,6 @@ import sqlite3
 
 import pytest
 
-# scripted_http puts build/collections on sys.path for the ansible_collections imports.
-import tests.unit.scripted_http  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.modules.session_info import read_users
 from tests.sim import botdb
