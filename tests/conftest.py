@@ -9,17 +9,12 @@ bot-c two stale users and an orphan session).
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
-REPO_ROOT = str(Path(__file__).resolve().parents[1])
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
-
-from tests.sim.fleet import Fleet, HostSpec, preset_hosts  # noqa: E402  pylint: disable=wrong-import-position
+from tests.sim.fleet import Fleet, HostSpec, preset_hosts
 
 FleetFactory = Callable[..., Fleet]
 
