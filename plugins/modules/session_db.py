@@ -412,6 +412,11 @@ def run(module: AnsibleModule) -> dict[str, t.Any]:
         conn.close()
     result.update(outcome.as_dict())
     result["changed"] = outcome.count > 0
+    if result.get("wasender_sessions") == 0 and outcome.count:
+        module.warn(
+            "the Wasender account lists no session at all, so every stored session id counted as stale:"
+            " check that the token is the bot's own account token (WASENDER_API_TOKEN) if that is unexpected"
+        )
     if module._diff and outcome.count:
         result["diff"] = _diff(path, outcome.reset, bool(params["restore_from"]))
     return result
