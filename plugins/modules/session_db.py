@@ -136,9 +136,10 @@ notes:
   - The bot may keep running. Its connections use SQLite's default rollback journal; the module waits up to O(busy_timeout)
     for their locks and holds the write lock one batch at a time.
   - "How to restore: to put back only the session ids, run the module with O(restore_from) set to a backup (the bot may run).
-    To restore the whole database, stop the bot, copy the backup over the database file
-    (C(install -m 0600 -o <owner> -g <group> whatsapp_bot.db.<timestamp>.bak whatsapp_bot.db)),
-    remove a left-over C(whatsapp_bot.db-journal) file only if it belongs to a run you know was rolled back, and start the bot."
+    To restore the whole database, stop the bot, delete a left-over C(whatsapp_bot.db-journal) (it belongs to the file being
+    replaced and would otherwise be played back into the restored one), copy the backup over the database file keeping the
+    database's owner and mode (for example C(install -m 0640 -o bot -g bot whatsapp_bot.db.<timestamp>.bak whatsapp_bot.db)),
+    and start the bot."
   - C(changed) is true only when a row changed, so a second run reports no change.
 seealso:
   - module: wabot.wasender.session
