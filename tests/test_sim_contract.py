@@ -547,3 +547,29 @@ def test_seeded_user_without_phone_cannot_ensure(fleet_factory) -> None:
     assert host.user("nophone@p.test").phone is None and host.db_users()[0]["phone"] is None
     answer = wa(host, "POST", "/user/session/ensure", "nophone@p.test", {})
     assert answer.status_code == 400 and answer.json()["error"] == "phoneNumber is required to create a session"
+
+
+def test_simulator_faults_in_front_of_the_bot(bot: BotHost) -> None:
+    """Not the real bot: ``/__sim/faults`` injects 5xx, 429 and dropped connections (same fault objects as the Wasender fake)."""
+    bot.clear_requests()
+    bot.fail_next("/api/whatsapp/user/*", n=1, status=502, method="GET")
+    failed = wa(bot, "GET", "/user/status", "connected@praxis.test")
+    assert failed.status_code == 502 and failed.json() == {"error": {"message": "Bad Gateway", "statusCode": 502}}
+    assert wa(bot, "GET", "/user/status", "connected@praxis.test").status_code == 200, "count=1 expires"
+    bot.throttle_next("/health", n=1, retry_after=3)
+    throttled = call(bot, "GET", "/health")
+    assert throttled.status_code == 429 and throttled.json()["retry_after"] == 3 and throttled.headers["Retry-After"] == "3"
+    bot.fault("/api/whatsapp/user/session", method="DELETE", down=True, count=1)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        wa(bot, "DELETE", "/user/session", "connected@praxis.test")
+    assert bot.stored_session_id("connected@praxis.test") is not None, "a faulted request never reaches the app"
+    assert bot.faults() == []
+    bot.fault("*", error_rate=1.0, status=500)
+    assert [f["status"] for f in bot.faults()] == [500]
+    assert call(bot, "GET", "/health").status_code == 500
+    bot.clear_faults()
+    assert call(bot, "GET", "/health").status_code == 200
+    entries = bot.requests()
+    assert [e.get("fault") for e in entries][:3] == [[1], None, [2]] and entries[3]["fault"] == "down"
+    assert not any(e["path"].startswith("/__sim") for e in entries), "control requests are not logged"
+    assert requests.post(f"{bot.url}/__sim/faults", json={"nope": 1}, timeout=TIMEOUT).status_code == 400

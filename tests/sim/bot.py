@@ -11,6 +11,11 @@ tests cannot leak settings into it): ``PORT``, ``JWT_SECRET`` (fallback ``dev-se
 file). Simulator-only keys: ``SIM_LEGACY_DELETE``, ``SIM_LEGACY_DELETE_MESSAGE``,
 ``SIM_REQUEST_LOG``, ``SIM_PID_FILE``, ``SIM_WATCH_PID``, ``SIM_DB_BUSY_TIMEOUT_MS``,
 ``SIM_WASENDER_TIMEOUT_S``.
+
+Simulator-only routes under ``/__sim`` (no auth, not in the request log):
+``GET/POST/DELETE /__sim/faults`` inject faults in front of the app's routes, with the
+same fault objects as the Wasender fake (5xx answers in Express's error shape, 429 with
+``retry_after`` in the body and a ``Retry-After`` header, latency, dropped connections).
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ import re
 import sqlite3
 import sys
 import threading
+import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from http import HTTPStatus
 from typing import Any, Callable, Iterator
 from urllib import error as urlerror
 from urllib import request as urlrequest
@@ -33,6 +40,8 @@ from tests.sim import botdb
 from tests.sim import jwt as simjwt
 from tests.sim.httpkit import (
     MUTATING_METHODS,
+    DropConnection,
+    Faults,
     Request,
     RequestLog,
     Response,
@@ -44,6 +53,8 @@ from tests.sim.httpkit import (
     utc_iso,
 )
 
+SIM_PREFIX = "/__sim"
+SIM_FAULTS = SIM_PREFIX + "/faults"
 STATUS_LOG_TEMPLATE = "❌ Error getting status for session {session_id}: {message}"
 DELETE_MESSAGE = "Wasender session deleted successfully. Create a new session via /user/session/ensure"
 LEGACY_DELETE_MESSAGE = "WhatsApp session reset successfully"
@@ -333,11 +344,55 @@ class BotApp:
         ]
         if not config.legacy_delete:
             self.routes.append(("DELETE", "/api/whatsapp/user/session", self.delete_session, True))
+        self.faults = Faults()
+
+    # simulator control plane (not part of the real bot) -------------------------------------
+    def control(self, request: Request) -> Response:
+        """``/__sim/faults``: GET lists, POST adds (a fault object), DELETE clears."""
+        if request.path.rstrip("/") != SIM_FAULTS:
+            return json_response(404, {"error": f"no control route {request.method} {request.path}"})
+        if request.method == "GET":
+            return json_response(200, self.faults.list())
+        if request.method == "DELETE":
+            self.faults.clear()
+            return json_response(200, {"cleared": True})
+        if request.method == "POST":
+            try:
+                return json_response(201, asdict(self.faults.add(request.json())))
+            except (ValueError, TypeError) as exc:
+                return json_response(400, {"error": f"{exc.__class__.__name__}: {exc}"})
+        return json_response(405, {"error": f"{request.method} not allowed on {SIM_FAULTS}"})
+
+    def faulted(self, request: Request, entry: dict[str, Any]) -> Response | None:
+        """The injected answer for this request, if a fault fires (None: serve normally)."""
+        effect = self.faults.effect(request.method, request.path)
+        if not effect.fault_ids:
+            return None
+        entry["fault"] = list(effect.fault_ids)
+        if effect.latency_ms:
+            time.sleep(effect.latency_ms / 1000)
+        if effect.drop:
+            entry["fault"] = "down"
+            self.log.write(entry)
+            raise DropConnection()
+        if effect.error_status is not None:
+            try:
+                message = HTTPStatus(effect.error_status).phrase
+            except ValueError:
+                message = "Error"
+            return json_response(effect.error_status, {"error": {"message": message, "statusCode": effect.error_status}})
+        if effect.throttle_retry_after is not None:
+            seconds = effect.throttle_retry_after
+            body = {"error": "Too many requests, please try again later.", "retry_after": seconds}
+            return json_response(429, body, headers={"Retry-After": str(seconds)})
+        return None
 
     # plumbing ----------------------------------------------------------------------------
     def __call__(self, request: Request) -> Response:
+        if request.path == SIM_PREFIX or request.path.startswith(SIM_PREFIX + "/"):
+            return self.control(request)
         entry: dict[str, Any] = {"method": request.method, "path": request.path, "status": None, "user": None, "account": None, "mutating": False}
-        response = self.dispatch(request, entry)
+        response = self.faulted(request, entry) or self.dispatch(request, entry)
         response.headers.setdefault("X-Powered-By", "Express")
         entry["status"] = response.status
         self.log.write(entry)

@@ -180,12 +180,55 @@ def stop_pid(pid: int, popen: subprocess.Popen[bytes] | None = None, timeout: fl
             pass
 
 
+class FaultControl:
+    """Fault injection through a simulator's ``/__sim/faults`` (the Wasender fake and every simulated bot)."""
+
+    def _call(self, method: str, path: str, body: Any = None, ok: Iterable[int] = (200, 201)) -> Any:
+        raise NotImplementedError
+
+    def fault(
+        self,
+        pattern: str = "*",
+        *,
+        method: str | None = None,
+        latency_ms: int = 0,
+        error_rate: float = 0.0,
+        status: int = 503,
+        rate_429: float = 0.0,
+        retry_after: int = 30,
+        down: bool = False,
+        count: int | None = None,
+    ) -> dict[str, Any]:
+        """Inject a fault for paths matching ``pattern`` (fnmatch on the full path, e.g. ``/api/whatsapp-sessions*``
+        or ``/api/whatsapp/user/*``).
+
+        ``count`` limits it to the next N matching requests (deterministic with rates of 1.0).
+        """
+        spec = {"pattern": pattern, "method": method, "latency_ms": latency_ms, "error_rate": error_rate, "status": status}
+        spec.update({"rate_429": rate_429, "retry_after": retry_after, "down": down, "count": count})
+        return self._call("POST", "/faults", spec)
+
+    def fail_next(self, pattern: str, n: int = 1, status: int = 503, method: str | None = None) -> dict[str, Any]:
+        """The next ``n`` requests matching ``pattern`` answer ``status``."""
+        return self.fault(pattern, method=method, error_rate=1.0, status=status, count=n)
+
+    def throttle_next(self, pattern: str, n: int = 1, retry_after: int = 30, method: str | None = None) -> dict[str, Any]:
+        """The next ``n`` requests matching ``pattern`` answer 429 with ``retry_after``."""
+        return self.fault(pattern, method=method, rate_429=1.0, retry_after=retry_after, count=n)
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/faults")
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+
 # --------------------------------------------------------------------------------------
 # The Wasender fake and its control client
 # --------------------------------------------------------------------------------------
 
 
-class WasenderControl:
+class WasenderControl(FaultControl):
     """Runs the fake Wasender API process and talks to its ``/__sim`` control plane."""
 
     def __init__(self, workdir: str, *, config: dict[str, Any] | None = None, watch_pid: int = 0, port: int = 0) -> None:
@@ -311,41 +354,6 @@ class WasenderControl:
     def set_status(self, session_id: int | str, status: str) -> dict[str, Any]:
         return self._call("POST", f"/sessions/{int(session_id)}/status", {"status": status})
 
-    def fault(
-        self,
-        pattern: str = "*",
-        *,
-        method: str | None = None,
-        latency_ms: int = 0,
-        error_rate: float = 0.0,
-        status: int = 503,
-        rate_429: float = 0.0,
-        retry_after: int = 30,
-        down: bool = False,
-        count: int | None = None,
-    ) -> dict[str, Any]:
-        """Inject a fault for paths matching ``pattern`` (fnmatch on the full path, e.g. ``/api/whatsapp-sessions*``).
-
-        ``count`` limits it to the next N matching requests (deterministic with rates of 1.0).
-        """
-        spec = {"pattern": pattern, "method": method, "latency_ms": latency_ms, "error_rate": error_rate, "status": status}
-        spec.update({"rate_429": rate_429, "retry_after": retry_after, "down": down, "count": count})
-        return self._call("POST", "/faults", spec)
-
-    def fail_next(self, pattern: str, n: int = 1, status: int = 503, method: str | None = None) -> dict[str, Any]:
-        """The next ``n`` requests matching ``pattern`` answer ``status``."""
-        return self.fault(pattern, method=method, error_rate=1.0, status=status, count=n)
-
-    def throttle_next(self, pattern: str, n: int = 1, retry_after: int = 30, method: str | None = None) -> dict[str, Any]:
-        """The next ``n`` requests matching ``pattern`` answer 429 with ``retry_after``."""
-        return self.fault(pattern, method=method, rate_429=1.0, retry_after=retry_after, count=n)
-
-    def faults(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/faults")
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "/faults")
-
     def reset_rate_limit(self) -> None:
         self._call("POST", "/rate-limit/reset")
 
@@ -383,7 +391,7 @@ def urlencode_one(key: str, value: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-class BotHost:
+class BotHost(FaultControl):
     """One simulated bot: its directory, dotenv file, database, scripts and process."""
 
     def __init__(self, workdir: str, spec: HostSpec, *, watch_pid: int = 0) -> None:
@@ -650,6 +658,13 @@ echo "bot {self.name} stopped"
 
     def requests(self) -> list[dict[str, Any]]:
         return read_jsonl(self.request_log_path)
+
+    def _call(self, method: str, path: str, body: Any = None, ok: Iterable[int] = (200, 201)) -> Any:
+        """The bot replica's simulator routes (``/__sim/faults``); faults live in the process, a restart clears them."""
+        status, answer = http_json(method, f"{self.url}/__sim{path}", body)
+        if status not in tuple(ok):
+            raise RuntimeError(f"bot {self.name} control {method} {path} -> {status}: {answer}")
+        return answer
 
     def clear_requests(self) -> None:
         with open(self.request_log_path, "w", encoding="utf-8"):

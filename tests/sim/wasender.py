@@ -14,23 +14,23 @@ from __future__ import annotations
 
 import argparse
 import base64
-import fnmatch
 import json
 import math
 import os
-import random
 import re
 import secrets
 import sqlite3
 import string
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from tests.sim.httpkit import (
     MUTATING_METHODS,
     DropConnection,
+    FaultEffect,
+    Faults,
     Request,
     RequestLog,
     Response,
@@ -319,99 +319,6 @@ def control_session(session: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 # Faults and rate limiting
 # --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Fault:
-    """An injected fault for requests whose path matches ``pattern`` (fnmatch, full path).
-
-    ``count``: apply to the next N matching requests only (then the rule expires);
-    ``None`` = until cleared. Probabilities use a seeded generator (config ``seed``).
-    """
-
-    pattern: str = "*"
-    method: str | None = None
-    latency_ms: int = 0
-    error_rate: float = 0.0
-    status: int = 503
-    rate_429: float = 0.0
-    retry_after: int = 30
-    down: bool = False
-    count: int | None = None
-    id: int = 0
-    hits: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.count is not None and self.count <= 0:
-            return False
-        if self.method and self.method.upper() != method.upper():
-            return False
-        return fnmatch.fnmatchcase(path, self.pattern)
-
-
-@dataclass
-class FaultEffect:
-    latency_ms: int = 0
-    drop: bool = False
-    error_status: int | None = None
-    throttle_retry_after: int | None = None
-    fault_ids: tuple[int, ...] = ()
-
-
-class Faults:
-    def __init__(self, seed: int = 0) -> None:
-        self.lock = threading.Lock()
-        self.rules: list[Fault] = []
-        self.rng = random.Random(seed)
-        self.next_id = 1
-
-    def add(self, spec: dict[str, Any]) -> Fault:
-        allowed = {f.name for f in fields(Fault)} - {"id", "hits"}
-        unknown = sorted(set(spec) - allowed)
-        if unknown:
-            raise ApiError(400, {"success": False, "message": f"unknown fault fields: {', '.join(unknown)}"})
-        fault = Fault(**spec)
-        with self.lock:
-            fault.id = self.next_id
-            self.next_id += 1
-            self.rules.append(fault)
-        return fault
-
-    def clear(self, seed: int | None = None) -> None:
-        with self.lock:
-            self.rules.clear()
-            if seed is not None:
-                self.rng.seed(seed)
-
-    def list(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [asdict(rule) for rule in self.rules]
-
-    def effect(self, method: str, path: str) -> FaultEffect:
-        result = FaultEffect()
-        fired: list[int] = []
-        with self.lock:
-            for rule in self.rules:
-                if not rule.matches(method, path):
-                    continue
-                triggered = rule.latency_ms > 0
-                result.latency_ms += rule.latency_ms
-                if rule.down and not result.drop:
-                    result.drop = triggered = True
-                if rule.error_rate > 0 and result.error_status is None and self.rng.random() < rule.error_rate:
-                    result.error_status = rule.status
-                    triggered = True
-                if rule.rate_429 > 0 and result.throttle_retry_after is None and self.rng.random() < rule.rate_429:
-                    result.throttle_retry_after = rule.retry_after
-                    triggered = True
-                if triggered:
-                    rule.hits += 1
-                    fired.append(rule.id)
-                    if rule.count is not None:
-                        rule.count -= 1
-            self.rules = [rule for rule in self.rules if rule.count is None or rule.count > 0]
-        result.fault_ids = tuple(fired)
-        return result
 
 
 class RateLimiter:
