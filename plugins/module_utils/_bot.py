@@ -38,9 +38,10 @@ _AUTH_FIXES = {
     " and was the bot restarted after the file changed?",
 }
 
-# Bot status vocabulary (after its own mapping of Wasender's statuses).
+# The bot's status vocabulary (after its own mapping of Wasender's statuses): usable, or waiting for a QR scan
+# (or a reconnect). Everything else (``unknown``) means the bot could not read the session at Wasender.
 READY_STATUSES = frozenset({"ready", "authenticated"})
-SCAN_STATUSES = frozenset({"qr"})
+SCAN_STATUSES = frozenset({"qr", "disconnected", "auth_failure"})
 
 
 @dataclass
@@ -91,6 +92,10 @@ class SessionState:
             qr_available=bool(data.get("qrAvailable")),
             qr_generated_at=data.get("qrGeneratedAt"),
         )
+
+    @property
+    def ready(self) -> bool:
+        return self.status in READY_STATUSES
 
     @property
     def suspect_stale(self) -> bool:
@@ -176,7 +181,7 @@ class BotClient:
         return WabotError(
             f"bot at {self.base_url} rejected the token (HTTP 401 on {response.method} {_path(response)}; auth mode {mode}:"
             f" {used}): token rejected. {fix}",
-            status=401,
+            http_status=401,
             auth_mode=mode,
         )
 
@@ -185,23 +190,23 @@ class BotClient:
         if response.status == 429:
             return WabotError(
                 f"bot at {self.base_url} kept rate-limiting {where} (HTTP 429) after {self.http.retries} retries: raise retries or retry later",
-                status=429,
+                http_status=429,
             )
         if response.status >= 500:
             return WabotError(
                 f"bot at {self.base_url} failed {where} with HTTP {response.status} after {self.http.retries} retries:"
                 f" {response.error_text() or 'no error message'}. Check the bot's log (often a Wasender API problem behind it)",
-                status=response.status,
+                http_status=response.status,
             )
         if response.status == 404 and not response.is_json():
             return WabotError(
                 f"bot at {self.base_url} has no route {where} (non-JSON HTTP 404): is bot_url the bot's base URL"
                 " (no path, for example http://localhost:3001) and not another service?",
-                status=404,
+                http_status=404,
             )
         return WabotError(
             f"bot at {self.base_url} answered {where} with HTTP {response.status}: {response.error_text() or 'no error message'}",
-            status=response.status,
+            http_status=response.status,
         )
 
     def _json(self, response: Response) -> dict[str, t.Any]:
@@ -210,25 +215,29 @@ class BotClient:
             raise WabotError(
                 f"bot at {self.base_url} answered {response.method} {_path(response)} with JSON that is not an object:"
                 " is bot_url the bot's base URL?",
-                status=response.status,
+                http_status=response.status,
             )
         return body
 
-    def _data(self, response: Response) -> dict[str, t.Any]:
-        """The ``data`` object of a successful answer, or the mapped failure."""
+    def _body(self, response: Response) -> dict[str, t.Any]:
+        """The JSON object of a successful answer, or the mapped failure (401, other HTTP errors, ``success: false``)."""
         if response.status == 401:
             raise self._unauthorized(response)
         if response.status >= 300:
             raise self._failure(response)
         body = self._json(response)
         if body.get("success") is False:
-            raise WabotError(f"bot refused {response.method} {_path(response)}: {response.error_text()}", status=response.status)
-        data = body.get("data")
+            raise WabotError(f"bot refused {response.method} {_path(response)}: {response.error_text()}", http_status=response.status)
+        return body
+
+    def _data(self, response: Response) -> dict[str, t.Any]:
+        """The ``data`` object of a successful answer, or the mapped failure."""
+        data = self._body(response).get("data")
         if not isinstance(data, dict):
             raise WabotError(
                 f"bot answered {response.method} {_path(response)} without a data object: this bot version answers"
                 " differently than this collection expects",
-                status=response.status,
+                http_status=response.status,
             )
         return data
 
@@ -248,13 +257,13 @@ class BotClient:
             raise WabotError(
                 f"bot at {self.base_url} rejected the login of {email} (HTTP 401 {response.error_text() or 'Invalid credentials'}):"
                 " check login_email and login_password",
-                status=401,
+                http_status=401,
                 auth_mode=AUTH_LOGIN,
             )
         if response.status == 400:
             raise WabotError(
                 f"bot at {self.base_url} refused the login (HTTP 400 {response.error_text()}): set both login_email and login_password",
-                status=400,
+                http_status=400,
             )
         if response.status >= 300:
             raise self._failure(response)
@@ -280,7 +289,7 @@ class BotClient:
             raise WabotError(
                 f"bot cannot create a session without a phone number ({response.error_text()}): the user has no stored phone;"
                 " set phone_number (international format, for example +4915112345678)",
-                status=400,
+                http_status=400,
             )
         return SessionState.from_data(self._data(response))
 
@@ -300,15 +309,9 @@ class BotClient:
             raise WabotError(
                 f"this bot version has no DELETE route (DELETE /{USER_API}/session at {self.base_url} answered a non-JSON 404):"
                 " update the bot, or use the database method (wabot.wasender.session_db)",
-                status=404,
+                http_status=404,
             )
-        if response.status == 401:
-            raise self._unauthorized(response)
-        if response.status >= 300:
-            raise self._failure(response)
-        body = self._json(response)
-        if body.get("success") is False:
-            raise WabotError(f"bot refused DELETE /{USER_API}/session: {response.error_text()}", status=response.status)
+        body = self._body(response)
         deleted = body.get("deletedFromWasenderAPI")
         return DeleteResult(
             previous_session_id=session_id_text(body.get("previousSessionId")),

@@ -8,10 +8,10 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotAuth, BotClient, bot_url_from, resolve_auth
-from ansible_collections.wabot.wasender.plugins.module_utils._dotenv import read_dotenv
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import (
     WasenderClient,
+    env_for,
     resolve_credentials,
 )
 
@@ -55,6 +55,30 @@ BOT_API_REQUIRED_BY: dict[str, list[str]] = {"jwt_secret": ["user_id"], "account
 ENV_SECRET_KEYS = ("JWT_SECRET", "WASENDER_API_TOKEN", "WASENDER_WEBHOOK_SECRET", "DB_PASSWORD", "DATABASE_URL")
 
 
+def bot_module_kwargs(
+    own: dict[str, dict[str, t.Any]],
+    *,
+    instead_of_auth: tuple[str, ...] = (),
+    required_by: dict[str, list[str]] | None = None,
+) -> dict[str, t.Any]:
+    """AnsibleModule keyword arguments of a module that talks to the bot (and optionally Wasender).
+
+    All shared option groups plus ``own``, the constraints of the three ways to authenticate, and check
+    mode support. ``instead_of_auth`` names own options that replace authentication (for example
+    ``db_path``): one of them or one way to authenticate is required, never both.
+    """
+    auth_options = BOT_API_REQUIRED_ONE_OF[0]
+    return {
+        "argument_spec": argument_spec(BOT_API_ARGS, BOT_ENV_ARGS, WASENDER_ARGS, HTTP_ARGS, **own),
+        "mutually_exclusive": [list(group) for group in BOT_API_MUTUALLY_EXCLUSIVE]
+        + [[option, auth] for option in instead_of_auth for auth in auth_options],
+        "required_together": [list(group) for group in BOT_API_REQUIRED_TOGETHER],
+        "required_one_of": [[*instead_of_auth, *auth_options]],
+        "required_by": {**BOT_API_REQUIRED_BY, **(required_by or {})},
+        "supports_check_mode": True,
+    }
+
+
 def argument_spec(*groups: dict[str, dict[str, t.Any]], **own: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
     """Merge shared option groups with a module's own options (copies, so modules cannot alter the groups)."""
     spec: dict[str, dict[str, t.Any]] = {}
@@ -95,10 +119,7 @@ def register_secrets(module: t.Any, *values: t.Any) -> None:
 
 def load_bot_env(module: t.Any) -> dict[str, str]:
     """Read ``bot_env_file`` (if set) and mask the secrets it holds."""
-    path = module.params.get("bot_env_file")
-    if not path:
-        return {}
-    env = read_dotenv(path)
+    env = env_for(module.params)
     register_secrets(module, *(env.get(key) for key in ENV_SECRET_KEYS))
     return env
 

@@ -8,7 +8,7 @@ Classes: ``ok`` (connected or ready), ``needs_scan`` (a QR scan is pending), ``s
 ``unknown`` (could not be decided; a reason says why).
 
 Stale detection from a database costs one Wasender list call for a whole host: index
-the list once with ``sessions_by_id`` and ask ``is_stale(stored_id, index)`` per user.
+the list once with ``_wasender.sessions_by_id`` and ask ``is_stale(stored_id, index)`` per user.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-from ansible_collections.wabot.wasender.plugins.module_utils._wasender import SESSION_NAME_PREFIX, sessions_by_id
+from ansible_collections.wabot.wasender.plugins.module_utils._bot import READY_STATUSES, SCAN_STATUSES
+from ansible_collections.wabot.wasender.plugins.module_utils._wasender import SESSION_NAME_PREFIX
 
 OK = "ok"
 NEEDS_SCAN = "needs_scan"
@@ -25,11 +26,9 @@ MISSING = "missing"
 UNKNOWN = "unknown"
 HEALTH_CLASSES: tuple[str, ...] = (OK, NEEDS_SCAN, STALE, MISSING, UNKNOWN)
 
-# Wasender statuses (compared lower-cased) and the bot's own vocabulary.
+# Wasender statuses (compared lower-cased); the bot's own vocabulary is _bot.READY_STATUSES / SCAN_STATUSES.
 WASENDER_OK = frozenset({"connected", "ready", "online"})
 WASENDER_SCAN = frozenset({"need_scan", "connecting", "qr", "logged_out", "expired", "need_passkey", "disconnected", "idle", "offline"})
-BOT_OK = frozenset({"ready", "authenticated"})
-BOT_SCAN = frozenset({"qr", "disconnected", "auth_failure"})
 
 SessionIndex = t.Mapping[str, t.Mapping[str, t.Any]]
 
@@ -40,11 +39,6 @@ class Verdict:
 
     health: str
     reason: str | None = None
-
-
-def index_sessions(sessions: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, t.Mapping[str, t.Any]]:
-    """Wasender's session list indexed by id as string (same as ``_wasender.sessions_by_id``)."""
-    return dict(sessions_by_id(sessions))
 
 
 def is_stale(session_id: t.Any, index: SessionIndex) -> bool:
@@ -103,9 +97,9 @@ def classify_bot(
     status = (bot_status or "unknown").lower()
     if session_id is None:
         return Verdict(MISSING, "no session id stored: the user never created a session or it was cleared")
-    if status in BOT_OK:
+    if status in READY_STATUSES:
         return Verdict(OK)
-    if status in BOT_SCAN:
+    if status in SCAN_STATUSES:
         return Verdict(NEEDS_SCAN, f"bot status {status}: the session waits for a QR scan (or a reconnect)")
     if wasender_checked:
         if wasender_session is None:

@@ -59,7 +59,7 @@ class Response:
             raise WabotError(
                 f"{self.service} answered {self.method} {self.url} with HTTP {self.status} and a body that is not JSON"
                 f" (starts with {snippet!r}): check that the URL points at the {self.service} and not at a proxy or another service",
-                status=self.status,
+                http_status=self.status,
             ) from None
 
     def error_text(self) -> str:

@@ -64,18 +64,24 @@ class WasenderClient:
             raise WabotError(
                 f"Wasender API rejected the token (HTTP {response.status}) on {method} {path}: wasender_api_token"
                 " (or WASENDER_API_TOKEN in bot_env_file) must be a valid personal access token, not a per-session API key",
-                status=response.status,
+                http_status=response.status,
             )
         if response.status == 429:
             raise WabotError(
                 f"Wasender API kept rate-limiting {method} {path} (HTTP 429) after {self.http.retries} retries:"
                 " lower the fleet's forks/serial or raise retries",
-                status=429,
+                http_status=429,
+            )
+        if response.status >= 500:
+            raise WabotError(
+                f"Wasender API answered {method} {path} with HTTP {response.status}: {response.error_text() or 'no error message'}"
+                f" (after {self.http.retries} retries): Wasender has trouble; retry later or raise retries",
+                http_status=response.status,
             )
         if response.status >= 400:
             raise WabotError(
                 f"Wasender API answered {method} {path} with HTTP {response.status}: {response.error_text()}",
-                status=response.status,
+                http_status=response.status,
             )
         return response
 
@@ -140,6 +146,9 @@ def sessions_by_id(sessions: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, t.M
 
 
 def env_for(params: t.Mapping[str, t.Any]) -> dict[str, str]:
-    """The bot's dotenv values when ``bot_env_file`` is set, else an empty mapping."""
+    """The bot's dotenv values when ``bot_env_file`` is set, else an empty mapping.
+
+    The values include secrets: modules read the file through ``_common.load_bot_env``, which masks them.
+    """
     path = params.get("bot_env_file")
     return read_dotenv(path) if path else {}

@@ -234,16 +234,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient, SessionState
 from ansible_collections.wabot.wasender.plugins.module_utils._common import (
-    BOT_API_ARGS,
-    BOT_API_MUTUALLY_EXCLUSIVE,
-    BOT_API_REQUIRED_BY,
-    BOT_API_REQUIRED_ONE_OF,
-    BOT_API_REQUIRED_TOGETHER,
-    BOT_ENV_ARGS,
-    HTTP_ARGS,
-    WASENDER_ARGS,
-    argument_spec,
     bot_client,
+    bot_module_kwargs,
     fail,
     load_bot_env,
     wasender_client,
@@ -315,17 +307,17 @@ class SessionManager:
             )
             return before
         if before.session_id is not None and not stale:
-            if before.status in ("ready", "authenticated") or self.check_mode:
+            if before.ready or self.check_mode:
                 return before
             # Stored and usable: ask the bot to connect so a QR becomes available; the id stays, no change.
             return self.bot.ensure(phone)
-        self.result["changed"] = True
-        self.result["replaced"] = stale
         if self.check_mode:
+            self.result.update(changed=True, replaced=stale)
             return SessionState(session_id=None, status="qr")  # what a new session starts as
+        # changed/replaced are set only once the bot did it, so a failure reports what really happened.
         if stale:
             deleted = self.bot.delete_session()
-            self.result["deleted_at_wasender"] = deleted.deleted_at_wasender
+            self.result.update(changed=True, deleted_at_wasender=deleted.deleted_at_wasender)
         after = self.bot.ensure(phone)
         if after.session_id is None:
             raise WabotError("the bot answered ensure without a session id: check the bot's log (Wasender create failure?)")
@@ -334,16 +326,17 @@ class SessionManager:
                 f"the bot kept session {after.session_id} after it was cleared: this bot version does not clear ids on DELETE;"
                 " use the database method (wabot.wasender.session_db)"
             )
+        self.result.update(changed=True, replaced=stale)
         return after
 
     def absent(self, before: SessionState) -> SessionState:
         if before.session_id is None:
             return before
-        self.result["changed"] = True
         if self.check_mode:
+            self.result["changed"] = True
             return SessionState(session_id=None, status="unknown")
         deleted = self.bot.delete_session()
-        self.result["deleted_at_wasender"] = deleted.deleted_at_wasender
+        self.result.update(changed=True, deleted_at_wasender=deleted.deleted_at_wasender)
         if deleted.previous_session_id is not None:
             self.result["previous_session_id"] = deleted.previous_session_id
         return self.bot.status()
@@ -365,7 +358,10 @@ class SessionManager:
         return state
 
     def add_qr(self, state: SessionState) -> None:
-        if state.session_id is None or state.status in ("ready", "authenticated"):
+        if state.session_id is None or state.ready:
+            return
+        if self.check_mode and not state.qr_available:
+            # Without a pending QR the bot's /user/qr may ask Wasender to connect: not in check mode.
             return
         self.result["qr_data_url"] = self.bot.qr()
         if self.wasender is None:
@@ -406,24 +402,17 @@ class SessionManager:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=argument_spec(
-            BOT_API_ARGS,
-            BOT_ENV_ARGS,
-            WASENDER_ARGS,
-            HTTP_ARGS,
-            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
-            phone_number={"type": "str"},
-            replace_stale={"type": "bool", "default": True},
-            return_qr={"type": "bool", "default": False},
-            wait_for={"type": "str", "choices": ["ready"]},
-            wait_timeout={"type": "int", "default": 300},
-            wait_sleep={"type": "float", "default": 5.0},
-        ),
-        mutually_exclusive=BOT_API_MUTUALLY_EXCLUSIVE,
-        required_together=BOT_API_REQUIRED_TOGETHER,
-        required_one_of=BOT_API_REQUIRED_ONE_OF,
-        required_by=BOT_API_REQUIRED_BY,
-        supports_check_mode=True,
+        **bot_module_kwargs(
+            {
+                "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+                "phone_number": {"type": "str"},
+                "replace_stale": {"type": "bool", "default": True},
+                "return_qr": {"type": "bool", "default": False},
+                "wait_for": {"type": "str", "choices": ["ready"]},
+                "wait_timeout": {"type": "int", "default": 300},
+                "wait_sleep": {"type": "float", "default": 5.0},
+            }
+        )
     )
     if module.params["wait_timeout"] < 0 or module.params["wait_sleep"] <= 0:
         module.fail_json(msg="wait_timeout must not be negative and wait_sleep must be positive")

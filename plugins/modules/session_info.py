@@ -203,15 +203,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient
 from ansible_collections.wabot.wasender.plugins.module_utils._common import (
-    BOT_API_ARGS,
-    BOT_API_MUTUALLY_EXCLUSIVE,
-    BOT_API_REQUIRED_BY,
-    BOT_API_REQUIRED_TOGETHER,
-    BOT_ENV_ARGS,
-    HTTP_ARGS,
-    WASENDER_ARGS,
-    argument_spec,
     bot_client,
+    bot_module_kwargs,
     fail,
     load_bot_env,
     wasender_client,
@@ -222,10 +215,9 @@ from ansible_collections.wabot.wasender.plugins.module_utils._health import (
     classify_stored,
     count_health,
     find_orphans,
-    index_sessions,
     wasender_status,
 )
-from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient
+from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient, sessions_by_id
 
 USER_COLUMNS = ("id", "account_id", "email", "phone", "wasender_session_id")
 
@@ -317,7 +309,7 @@ class SessionInfo:
                 self.result["wasender_error"] = error.message
                 no_index_reason = f"Wasender's session list could not be read: {error.message}"
                 self.module.warn(no_index_reason)
-        index = index_sessions(sessions) if sessions is not None else None
+        index = sessions_by_id(sessions) if sessions is not None else None
         rows = []
         for user in selected:
             verdict = classify_stored(user["session_id"], index, no_index_reason)
@@ -388,24 +380,11 @@ class SessionInfo:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=argument_spec(
-            BOT_API_ARGS,
-            BOT_ENV_ARGS,
-            WASENDER_ARGS,
-            HTTP_ARGS,
-            db_path={"type": "path"},
-            users={"type": "list", "elements": "str"},
-        ),
-        mutually_exclusive=[
-            *BOT_API_MUTUALLY_EXCLUSIVE,
-            ["db_path", "api_token"],
-            ["db_path", "login_email"],
-            ["db_path", "user_id"],
-        ],
-        required_together=BOT_API_REQUIRED_TOGETHER,
-        required_one_of=[["db_path", "api_token", "login_email", "user_id"]],
-        required_by={**BOT_API_REQUIRED_BY, "users": ["db_path"]},
-        supports_check_mode=True,
+        **bot_module_kwargs(
+            {"db_path": {"type": "path"}, "users": {"type": "list", "elements": "str"}},
+            instead_of_auth=("db_path",),
+            required_by={"users": ["db_path"]},
+        )
     )
     try:
         result = SessionInfo(module).run()

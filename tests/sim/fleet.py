@@ -180,7 +180,39 @@ def stop_pid(pid: int, popen: subprocess.Popen[bytes] | None = None, timeout: fl
             pass
 
 
-class FaultControl:
+class SimProcess:
+    """A simulator process with a pid file: the Wasender fake or a simulated bot."""
+
+    pid_path: str
+
+    def launch(self) -> None:
+        raise NotImplementedError
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int:
+        return read_pid(self.pid_path)
+
+    def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, keeping the state (database, state file)."""
+        self.stop()
+        self.start()
+
+    def _forget_stale_pid_file(self) -> None:
+        if os.path.exists(self.pid_path) and not pid_alive(read_pid(self.pid_path)):
+            os.unlink(self.pid_path)
+
+
+class FaultControl(SimProcess):
     """Fault injection through a simulator's ``/__sim/faults`` (the Wasender fake and every simulated bot)."""
 
     def _call(self, method: str, path: str, body: Any = None, ok: Iterable[int] = (200, 201)) -> Any:
@@ -257,10 +289,6 @@ class WasenderControl(FaultControl):
     def control_url(self) -> str:
         return f"{self.root_url}/__sim"
 
-    @property
-    def pid(self) -> int:
-        return read_pid(self.pid_path)
-
     # process -----------------------------------------------------------------------------
     def launch(self) -> None:
         """Start the process (non-blocking); ``wait_ready`` completes the start."""
@@ -288,20 +316,10 @@ class WasenderControl(FaultControl):
             time.sleep(0.005)
         raise RuntimeError(f"wasender sim did not start within {timeout}s; see {self.log_path}")
 
-    def start(self) -> None:
-        self.launch()
-        self.wait_ready()
-
     def stop(self) -> None:
         stop_pid(self._popen.pid if self._popen else self.pid, self._popen)
         self._popen = None
-        if os.path.exists(self.pid_path) and not pid_alive(read_pid(self.pid_path)):
-            os.unlink(self.pid_path)
-
-    def restart(self) -> None:
-        """Stop and start again on the same port, keeping the state file."""
-        self.stop()
-        self.start()
+        self._forget_stale_pid_file()
 
     def is_running(self) -> bool:
         if self._popen is not None and self._popen.poll() is not None:
@@ -423,10 +441,6 @@ class BotHost(FaultControl):
     @property
     def groups(self) -> list[str]:
         return list(self.spec.groups)
-
-    @property
-    def pid(self) -> int:
-        return read_pid(self.pid_path)
 
     @property
     def command(self) -> list[str]:
@@ -587,10 +601,6 @@ echo "bot {self.name} stopped"
             time.sleep(0.005)
         raise RuntimeError(f"bot {self.name} did not start within {timeout}s; see {self.log_path}")
 
-    def start(self) -> None:
-        self.launch()
-        self.wait_ready()
-
     def stop(self) -> None:
         popen = self._popen
         pid = self.pid or (popen.pid if popen is not None and popen.poll() is None else 0)
@@ -598,12 +608,7 @@ echo "bot {self.name} stopped"
         if popen is not None and popen.poll() is None:
             stop_pid(popen.pid, popen)
         self._popen = None
-        if os.path.exists(self.pid_path) and not pid_alive(read_pid(self.pid_path)):
-            os.unlink(self.pid_path)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+        self._forget_stale_pid_file()
 
     def signal_stop(self) -> None:
         """Send SIGTERM without waiting (``stop`` waits and escalates)."""

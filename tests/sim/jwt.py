@@ -56,15 +56,23 @@ def mint(user_id: str, account_id: str, secret: str, *, now: float | None = None
     return sign({"userId": user_id, "accountId": account_id, "iat": issued, "exp": issued + lifetime}, secret)
 
 
-def decode_unverified(token: str) -> dict[str, Any]:
-    """The claims without any check (for diagnostics only)."""
+def _segments(token: str) -> list[str]:
     parts = token.split(".")
     if len(parts) != 3:
         raise InvalidToken("a JWT has three dot-separated segments")
+    return parts
+
+
+def _json_segment(segment: str, what: str) -> Any:
     try:
-        claims = json.loads(_b64decode(parts[1]))
+        return json.loads(_b64decode(segment))
     except ValueError as exc:
-        raise InvalidToken(f"payload is not JSON: {exc}") from None
+        raise InvalidToken(f"{what} is not JSON: {exc}") from None
+
+
+def decode_unverified(token: str) -> dict[str, Any]:
+    """The claims without any check (for diagnostics only)."""
+    claims = _json_segment(_segments(token)[1], "payload")
     if not isinstance(claims, dict):
         raise InvalidToken("payload is not a JSON object")
     return claims
@@ -76,13 +84,8 @@ def verify(token: str, secret: str, *, now: float | None = None) -> dict[str, An
     Checks: three segments, header ``alg`` HS256, signature, ``exp`` in the future when
     present, ``nbf`` not in the future when present.
     """
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise InvalidToken("a JWT has three dot-separated segments")
-    try:
-        header = json.loads(_b64decode(parts[0]))
-    except ValueError as exc:
-        raise InvalidToken(f"header is not JSON: {exc}") from None
+    parts = _segments(token)
+    header = _json_segment(parts[0], "header")
     if not isinstance(header, dict) or header.get("alg") != "HS256":
         raise InvalidToken("algorithm must be HS256")
     expected = _signature(f"{parts[0]}.{parts[1]}", secret)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.wabot.wasender.plugins.module_utils import _health as h
+from ansible_collections.wabot.wasender.plugins.module_utils._wasender import sessions_by_id
 
 SESSIONS = [
     {"id": 16500, "name": "user-u1", "status": "CONNECTED", "phone_number": "+491"},
@@ -17,7 +18,7 @@ SESSIONS = [
     {"id": 16504, "name": "manual", "status": "connected", "phone_number": "+495"},
     {"id": 16505, "name": "user-u5", "status": "weird", "phone_number": "+496"},
 ]
-INDEX = h.index_sessions(SESSIONS)
+INDEX = sessions_by_id(SESSIONS)
 
 
 @pytest.mark.parametrize(
