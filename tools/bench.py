@@ -1,0 +1,47 @@
+"""Run every benchmark of the collection and write their figures under --out (used by `make bench`).
+
+- tools/bench_db.py: session_db's batched reset on a 1,000,000-user database against the guide's raw UPDATE.
+- tools/bench_fleet.py: the reset and health playbooks over simulated fleets.
+
+Each writes ``<name>.json`` and ``<name>.md``; this script adds ``summary.md`` linking them.
+Benchmarks are never part of `make test`: figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCHES = {
+    "bench_db": ["--rows", "1000000"],
+    "bench_fleet": ["--hosts", "10", "30"],
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="build/bench", help="directory for the figures")
+    parser.add_argument("--only", choices=sorted(BENCHES), action="append", help="run only these benchmarks")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    lines = ["# wabot.wasender benchmarks", ""]
+    failed = 0
+    for name in args.only or BENCHES:
+        started = time.monotonic()
+        print(f"== {name}", flush=True)
+        rc = subprocess.call([sys.executable, os.path.join(HERE, f"{name}.py"), "--out", args.out, *BENCHES[name]])
+        elapsed = time.monotonic() - started
+        failed += rc != 0
+        lines.append(f"- `{name}`: {'ok' if rc == 0 else f'FAILED (exit {rc})'} in {elapsed:.0f} s, figures in `{name}.md` / `{name}.json`")
+    with open(os.path.join(args.out, "summary.md"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
