@@ -350,3 +350,151 @@ def test_stale_without_wasender_credentials_uses_the_bot_only_heuristic(fleet_fa
     assert (replace["changed"], replace["replaced"], replace["stale_confirmed"]) == (True, True, False)
     assert any("cannot be confirmed" in w for w in replace["warnings"])
     assert host.stored_session_id(stale.email) == replace["session_id"] != stale.session_id
+
+
+FAULTS = """
+- hosts: bots
+  gather_facts: false
+  module_defaults:
+    wabot.wasender.session:
+      bot_env_file: "{{ wabot_env_file }}"
+      retries: 2
+      retry_delay: 0.05
+    wabot.wasender.session_info:
+      bot_env_file: "{{ wabot_env_file }}"
+      retries: 2
+      retry_delay: 0.05
+    ansible.builtin.uri:
+      method: POST
+      body_format: json
+      status_code: [200, 201]
+  tasks:
+    - name: db before
+      ansible.builtin.stat:
+        path: "{{ wabot_db_path }}"
+        checksum_algorithm: sha256
+      register: db_before
+    # -- the bot answers 5xx / 429 for a while: retried, then served
+    - name: bot 503 twice
+      ansible.builtin.uri:
+        url: "{{ wabot_bot_url }}/__sim/faults"
+        body: {pattern: /api/whatsapp/user/status, error_rate: 1, status: 503, count: 2}
+    - name: bot 5xx retried
+      wabot.wasender.session:
+        user_id: "{{ ok_id }}"
+    - name: bot 429 once
+      ansible.builtin.uri:
+        url: "{{ wabot_bot_url }}/__sim/faults"
+        body: {pattern: /api/whatsapp/user/status, rate_429: 1, retry_after: 1, count: 1}
+    - name: bot 429 retried
+      wabot.wasender.session_info:
+        user_id: "{{ ok_id }}"
+    # -- the bot keeps failing: a clear failure, nothing changed
+    - name: bot 500 always
+      ansible.builtin.uri:
+        url: "{{ wabot_bot_url }}/__sim/faults"
+        body: {pattern: /api/whatsapp/user/*, error_rate: 1, status: 500}
+    - name: bot 5xx persistent
+      wabot.wasender.session:
+        user_id: "{{ stale_id }}"
+      ignore_errors: true
+    - name: bot 5xx persistent info
+      wabot.wasender.session_info:
+        user_id: "{{ stale_id }}"
+      ignore_errors: true
+    - name: bot faults cleared
+      ansible.builtin.uri:
+        url: "{{ wabot_bot_url }}/__sim/faults"
+        method: DELETE
+    - name: bot 429 always
+      ansible.builtin.uri:
+        url: "{{ wabot_bot_url }}/__sim/faults"
+        body: {pattern: /api/whatsapp/user/*, rate_429: 1, retry_after: 0}
+    - name: bot 429 persistent
+      wabot.wasender.session:
+        user_id: "{{ stale_id }}"
+      ignore_errors: true
+    - name: bot faults cleared again
+      ansible.builtin.uri:
+        url: "{{ wabot_bot_url }}/__sim/faults"
+        method: DELETE
+    # -- Wasender keeps answering 429 to the module: a clear failure, nothing changed
+    - name: wasender 429 always
+      ansible.builtin.uri:
+        url: "{{ wasender_control }}/faults"
+        body: {pattern: "/api/whatsapp-sessions*", method: GET, rate_429: 1, retry_after: 1}
+    - name: wasender 429 persistent
+      wabot.wasender.session:
+        user_id: "{{ stale_id }}"
+        retries: 0
+      ignore_errors: true
+    - name: wasender 429 persistent info
+      wabot.wasender.session_info:
+        db_path: "{{ wabot_db_path }}"
+        retries: 0
+    - name: wasender faults cleared
+      ansible.builtin.uri:
+        url: "{{ wasender_control }}/faults"
+        method: DELETE
+    - name: db after failures
+      ansible.builtin.stat:
+        path: "{{ wabot_db_path }}"
+        checksum_algorithm: sha256
+      register: db_after
+    - name: nothing changed by the failures
+      ansible.builtin.assert:
+        that: db_after.stat.checksum == db_before.stat.checksum
+    # -- Wasender answers 5xx for a while (the bot's status read takes the first): retried, repaired
+    - name: wasender 503 three times
+      ansible.builtin.uri:
+        url: "{{ wasender_control }}/faults"
+        body: {pattern: "/api/whatsapp-sessions/{{ stale_sid }}", method: GET, error_rate: 1, status: 503, count: 3}
+    - name: wasender 5xx retried
+      wabot.wasender.session:
+        user_id: "{{ stale_id }}"
+"""
+
+
+def test_bot_and_wasender_5xx_429_are_retried_or_fail_clearly_with_nothing_changed(fleet_factory, tmp_path: Path):
+    fleet = fleet_factory(one_host())
+    host = fleet.hosts["bot1"]
+    ok_user, stale = host.user("ok@praxis.test"), host.user("stale@praxis.test")
+    extra = {"ok_id": ok_user.id, "stale_id": stale.id, "stale_sid": stale.session_id, "wasender_control": fleet.wasender.control_url}
+    before_rows = rows_by_email(host)
+    host.clear_requests()
+    fleet.wasender.clear_requests()
+    run = run_playbook(tmp_path, FAULTS, fleet.inventory_path, extra_vars=extra)
+    assert run.ok, run.explain()
+
+    retried = run.result("bot 5xx retried", "bot1")
+    assert (retried["changed"], retried["status"], retried["session_id"]) == (False, "ready", ok_user.session_id)
+    assert run.result("bot 429 retried", "bot1")["user"]["health"] == "ok"
+    status_codes = [e["status"] for e in host.requests() if e["path"] == "/api/whatsapp/user/status"]
+    assert status_codes[:5] == [503, 503, 200, 429, 200]
+
+    failures = {name: run.result(name, "bot1") for name in ("bot 5xx persistent", "bot 5xx persistent info", "bot 429 persistent", "wasender 429 persistent")}
+    assert all(result.get("failed") and not result.get("changed") for result in failures.values()), failures
+    assert failures["bot 5xx persistent"]["msg"].startswith(f"bot at {host.url} failed GET /api/whatsapp/user/status with HTTP 500 after 2 retries")
+    assert failures["bot 5xx persistent"]["http_status"] == 500 and failures["bot 5xx persistent"].get("status") is None
+    assert "HTTP 500 after 2 retries" in failures["bot 5xx persistent info"]["msg"]
+    assert f"bot at {host.url} kept rate-limiting GET /api/whatsapp/user/status (HTTP 429) after 2 retries" in failures["bot 429 persistent"]["msg"]
+    assert f"Wasender API kept rate-limiting GET whatsapp-sessions/{stale.session_id} (HTTP 429) after 0 retries" in failures["wasender 429 persistent"]["msg"]
+    info = run.result("wasender 429 persistent info", "bot1")
+    assert info["wasender_checked"] is False and "HTTP 429" in info["wasender_error"] and info["counts"]["unknown"] == 3
+
+    repaired = run.result("wasender 5xx retried", "bot1")
+    assert (repaired["changed"], repaired["replaced"], repaired["stale_confirmed"]) == (True, True, True), run.explain()
+    gets = [e["status"] for e in fleet.wasender.requests() if e["path"] == f"/api/whatsapp-sessions/{stale.session_id}" and e["method"] == "GET"]
+    assert gets[-4:] == [503, 503, 503, 404]  # the bot's read, the module's read and its first retry fail; the second retry answers
+    after_rows = rows_by_email(host)
+    assert after_rows.pop("stale@praxis.test")["wasender_session_id"] == repaired["session_id"]
+    before_rows.pop("stale@praxis.test")
+    assert after_rows == before_rows
+    # Only the final repair mutated anything.
+    assert [c for c in mutating_api_calls(fleet) if "/__sim" not in c[1]] == [
+        ("DELETE", "/api/whatsapp/user/session"),
+        ("DELETE", f"/api/whatsapp-sessions/{stale.session_id}"),
+        ("POST", "/api/whatsapp/user/session/ensure"),
+        ("POST", "/api/whatsapp-sessions"),
+        ("POST", f"/api/whatsapp-sessions/{repaired['session_id']}/connect"),
+    ] or sorted(mutating_api_calls(fleet))
