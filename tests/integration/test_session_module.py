@@ -96,48 +96,121 @@ def test_stale_user_repaired_others_untouched_check_mode_and_idempotence(fleet_f
     assert rows_by_email(host)["stale@praxis.test"]["wasender_session_id"] == result["session_id"]
 
 
-def test_each_auth_mode_works_and_no_secret_reaches_vvvv_output(fleet_factory, tmp_path: Path):
+AUTH_MODES = """
+- hosts: bots
+  gather_facts: false
+  tasks:
+    - name: by api_token
+      wabot.wasender.session:
+        bot_url: "{{ wabot_bot_url }}"
+        api_token: "{{ api_token }}"
+    - name: by login
+      wabot.wasender.session:
+        bot_url: "{{ wabot_bot_url }}/api"
+        login_email: "{{ scan_email }}"
+        login_password: "{{ password }}"
+        wasender_api_url: "{{ wasender_url }}"
+        wasender_api_token: "{{ wasender_token }}"
+        return_qr: true
+    - name: by jwt_secret
+      wabot.wasender.session:
+        bot_url: "{{ wabot_bot_url }}"
+        jwt_secret: "{{ jwt_secret }}"
+        user_id: "{{ new_id }}"
+        phone_number: "+4915199999999"
+    - name: by bot_env_file
+      wabot.wasender.session:
+        bot_env_file: "{{ wabot_env_file }}"
+        user_id: "{{ new_id }}"
+        return_qr: true
+    - name: delegated
+      wabot.wasender.session:
+        bot_url: "{{ wabot_bot_url }}"
+        jwt_secret: "{{ jwt_secret }}"
+        user_id: "{{ ok_id }}"
+      delegate_to: localhost
+    - name: info by api_token
+      wabot.wasender.session_info:
+        bot_url: "{{ wabot_bot_url }}"
+        api_token: "{{ api_token }}"
+    - name: info by login
+      wabot.wasender.session_info:
+        bot_url: "{{ wabot_bot_url }}"
+        login_email: "{{ scan_email }}"
+        login_password: "{{ password }}"
+        wasender_api_url: "{{ wasender_url }}"
+        wasender_api_token: "{{ wasender_token }}"
+    - name: info by jwt_secret
+      wabot.wasender.session_info:
+        bot_url: "{{ wabot_bot_url }}"
+        jwt_secret: "{{ jwt_secret }}"
+        user_id: "{{ stale_id }}"
+    - name: info by bot_env_file
+      wabot.wasender.session_info:
+        bot_env_file: "{{ wabot_env_file }}"
+        user_id: "{{ stale_id }}"
+    - name: info of all users
+      wabot.wasender.session_info:
+        db_path: "{{ wabot_db_path }}"
+        bot_env_file: "{{ wabot_env_file }}"
+    - name: info delegated
+      wabot.wasender.session_info:
+        db_path: "{{ wabot_db_path }}"
+        bot_url: "{{ wabot_bot_url }}"
+        wasender_api_url: "{{ wasender_url }}"
+        wasender_api_token: "{{ wasender_token }}"
+      delegate_to: localhost
+    - name: info wrong password
+      wabot.wasender.session_info:
+        bot_url: "{{ wabot_bot_url }}"
+        login_email: "{{ scan_email }}"
+        login_password: "{{ wrong_password }}"
+      ignore_errors: true
+    - name: info foreign token
+      wabot.wasender.session_info:
+        bot_url: "{{ wabot_bot_url }}"
+        api_token: "{{ foreign_token }}"
+      ignore_errors: true
+    - name: info wrong secret
+      wabot.wasender.session_info:
+        bot_url: "{{ wabot_bot_url }}"
+        jwt_secret: "{{ wrong_secret }}"
+        user_id: "{{ stale_id }}"
+      ignore_errors: true
+    - name: info wrong wasender token
+      wabot.wasender.session_info:
+        db_path: "{{ wabot_db_path }}"
+        wasender_api_url: "{{ wasender_url }}"
+        wasender_api_token: "{{ wrong_wasender_token }}"
+"""
+
+JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+
+
+def test_each_auth_mode_works_delegated_too_and_no_secret_reaches_vvvv_output(fleet_factory, tmp_path: Path):
     fleet = fleet_factory(one_host())
     host = fleet.hosts["bot1"]
     ok_user, scan_user, new_user = host.user("ok@praxis.test"), host.user("scan@praxis.test"), host.user("new@praxis.test")
+    stale = host.user("stale@praxis.test")
     api_token = host.mint_token(ok_user.id)
-    playbook = """
-    - hosts: bots
-      gather_facts: false
-      tasks:
-        - name: by api_token
-          wabot.wasender.session:
-            bot_url: "{{ wabot_bot_url }}"
-            api_token: "{{ api_token }}"
-        - name: by login
-          wabot.wasender.session:
-            bot_url: "{{ wabot_bot_url }}/api"
-            login_email: "{{ scan_email }}"
-            login_password: "{{ password }}"
-            wasender_api_url: "{{ wasender_url }}"
-            wasender_api_token: "{{ wasender_token }}"
-            return_qr: true
-        - name: by jwt_secret
-          wabot.wasender.session:
-            bot_url: "{{ wabot_bot_url }}"
-            jwt_secret: "{{ jwt_secret }}"
-            user_id: "{{ new_id }}"
-            phone_number: "+4915199999999"
-        - name: by bot_env_file
-          wabot.wasender.session:
-            bot_env_file: "{{ wabot_env_file }}"
-            user_id: "{{ new_id }}"
-    """
     extra = {
         "api_token": api_token,
         "scan_email": scan_user.email,
         "password": DEFAULT_PASSWORD,
         "jwt_secret": host.jwt_secret,
         "new_id": new_user.id,
+        "ok_id": ok_user.id,
+        "stale_id": stale.id,
         "wasender_url": fleet.wasender.url,
         "wasender_token": host.wasender_token,
+        "wrong_password": "Wr0ng-Passw0rd-Value",
+        "foreign_token": simjwt.mint(stale.id, stale.account_id, "other-secret-value"),
+        "wrong_secret": "wrong-jwt-secret-value",
+        "wrong_wasender_token": "999|WrongWasenderTokenValue0000000000000000",
     }
-    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars=extra)
+    secrets = [api_token, DEFAULT_PASSWORD, host.jwt_secret, host.wasender_token, *(extra[k] for k in extra if k.startswith(("wrong", "foreign")))]
+    # One run at -vvvv with --diff: the results come from the test callback, the human output is scanned.
+    run = run_playbook(tmp_path, AUTH_MODES, fleet.inventory_path, extra_vars=extra, verbosity=4, diff=True)
     assert run.ok, run.explain()
     by_token = run.result("by api_token", "bot1")
     assert (by_token["changed"], by_token["status"], by_token["session_id"], by_token["auth_mode"]) == (False, "ready", ok_user.session_id, "api_token")
@@ -149,17 +222,40 @@ def test_each_auth_mode_works_and_no_secret_reaches_vvvv_output(fleet_factory, t
     assert rows_by_email(host)["new@praxis.test"]["wasender_session_id"] == by_secret["session_id"]
     assert fleet.wasender.session(by_secret["session_id"])["phone_number"] == "+4915199999999"
     by_env = run.result("by bot_env_file", "bot1")
-    assert by_env["changed"] is False and by_env["session_id"] == by_secret["session_id"]
+    assert by_env["changed"] is False and by_env["session_id"] == by_secret["session_id"] and by_env["auth_mode"] == "bot_env_file"
+    assert by_env["qr_code"].startswith("2@")  # WASENDER_API_TOKEN and WASENDER_API_BASE_URL read from the dotenv file
 
-    # The same playbook at -vvvv with the human callback: no secret, no token anywhere.
-    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars=extra, verbosity=4, diff=True)
-    assert run.ok, run.explain()
-    for secret in (api_token, DEFAULT_PASSWORD, host.jwt_secret, host.wasender_token):
-        assert secret not in run.output
-    for token in re.findall(r"eyJ[\w-]+\.[\w-]+\.[\w-]+", run.output):
-        with pytest.raises(simjwt.InvalidToken):
-            simjwt.verify(token, host.jwt_secret)
-    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.output  # the module did print its (masked) arguments
+    # delegate_to: localhost with the inventory host's bot_url (how Windows bot hosts are served).
+    delegated = run.result("delegated", "bot1")
+    assert delegated["_ansible_delegated_vars"]["ansible_host"] == "localhost"
+    assert (delegated["changed"], delegated["status"], delegated["bot_url"]) == (False, "ready", host.url)
+    info_delegated = run.result("info delegated", "bot1")
+    assert info_delegated["_ansible_delegated_vars"]["ansible_host"] == "localhost"
+    assert info_delegated["wasender_checked"] is True and info_delegated["counts"]["stale"] == 1
+
+    assert run.result("info by api_token", "bot1")["user"]["health"] == "ok"
+    login_info = run.result("info by login", "bot1")["user"]
+    assert (login_info["health"], login_info["email"], login_info["user_id"]) == ("needs_scan", scan_user.email, scan_user.id)
+    assert run.result("info by jwt_secret", "bot1")["user"]["health"] == "unknown"  # no Wasender credentials: not confirmed
+    assert run.result("info by bot_env_file", "bot1")["user"]["health"] == "stale"  # confirmed with the dotenv's token
+    everyone = run.result("info of all users", "bot1")
+    assert {row["email"]: row["health"] for row in everyone["users"]} == {
+        "ok@praxis.test": "ok", "scan@praxis.test": "needs_scan", "stale@praxis.test": "stale", "new@praxis.test": "needs_scan"
+    }
+
+    wrong = {name: run.result(name, "bot1") for name in ("info wrong password", "info foreign token", "info wrong secret")}
+    assert all(result.get("failed") and not result.get("changed") for result in wrong.values()), wrong
+    assert "rejected the login of scan@praxis.test" in wrong["info wrong password"]["msg"]
+    assert "token rejected" in wrong["info foreign token"]["msg"] and "auth mode api_token" in wrong["info foreign token"]["msg"]
+    assert "token rejected" in wrong["info wrong secret"]["msg"] and "jwt_secret is not the JWT_SECRET" in wrong["info wrong secret"]["msg"]
+    bad_wasender = run.result("info wrong wasender token", "bot1")
+    assert bad_wasender["wasender_checked"] is False and "rejected the token (HTTP 401)" in bad_wasender["wasender_error"]
+
+    for secret in secrets:
+        assert secret not in run.output, f"secret {secret[:6]}... in the -vvvv output"
+    assert JWT.findall(run.output) == []
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.output  # the modules did print their (masked) arguments
+    assert "<TASK: delegated>" in run.output or "ESTABLISH LOCAL CONNECTION" in run.output
 
 
 def test_wrong_credentials_fail_clearly_and_change_nothing(fleet_factory, tmp_path: Path):
