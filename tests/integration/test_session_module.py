@@ -39,6 +39,42 @@ def mutating_api_calls(fleet) -> list[tuple[str, str]]:
     return calls
 
 
+CHECK = """
+- hosts: bots
+  gather_facts: false
+  module_defaults:
+    wabot.wasender.session:
+      bot_env_file: "{{ wabot_env_file }}"
+      return_qr: true
+  tasks:
+    - name: repair
+      wabot.wasender.session:
+        user_id: "{{ uid }}"
+    - name: would create
+      wabot.wasender.session:
+        user_id: "{{ new }}"
+    - name: would clear
+      wabot.wasender.session:
+        user_id: "{{ ok }}"
+        state: absent
+    - name: would reconnect
+      wabot.wasender.session:
+        user_id: "{{ ok }}"
+        wait_for: ready
+    - name: pending qr
+      wabot.wasender.session:
+        user_id: "{{ scan }}"
+    - name: info
+      wabot.wasender.session_info:
+        db_path: "{{ wabot_db_path }}"
+        bot_env_file: "{{ wabot_env_file }}"
+    - name: info one
+      wabot.wasender.session_info:
+        bot_env_file: "{{ wabot_env_file }}"
+        user_id: "{{ scan }}"
+"""
+
+
 def test_stale_user_repaired_others_untouched_check_mode_and_idempotence(fleet_factory, tmp_path: Path):
     fleet = fleet_factory(one_host())
     host = fleet.hosts["bot1"]
@@ -59,15 +95,28 @@ def test_stale_user_repaired_others_untouched_check_mode_and_idempotence(fleet_f
     host.clear_requests()
     fleet.wasender.clear_requests()
 
-    # Check mode: reports the replacement, makes no mutating request, leaves the database bytes alone.
-    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars=extra, check=True, diff=True)
+    # Check mode, both modules, every kind of change the session module could make: reported, not made.
+    ok_user, scan_user, new_user = host.user("ok@praxis.test"), host.user("scan@praxis.test"), host.user("new@praxis.test")
+    fleet.wasender.set_status(ok_user.session_id, "disconnected")  # a stored, usable session that is not ready
+    run = run_playbook(tmp_path, CHECK, fleet.inventory_path, extra_vars={**extra, "ok": ok_user.id, "scan": scan_user.id, "new": new_user.id}, check=True, diff=True)
     assert run.ok, run.explain()
     result = run.result("repair", "bot1")
     assert result["changed"] is True and result["replaced"] is True and result["stale_confirmed"] is True
     assert result["previous_session_id"] == stale.session_id and result["session_id"] is None
     assert result["diff"]["before"] == {"session_id": stale.session_id, "status": "unknown"}
+    assert result["diff"]["after"]["session_id"] == "(new session)"
+    create = run.result("would create", "bot1")
+    assert (create["changed"], create["session_id"], create["status"], create["diff"]["before"]["session_id"]) == (True, None, "qr", None)
+    clear = run.result("would clear", "bot1")
+    assert (clear["changed"], clear["previous_session_id"], clear["diff"]["after"]["session_id"]) == (True, ok_user.session_id, None)
+    reconnect = run.result("would reconnect", "bot1")
+    assert (reconnect["changed"], reconnect["status"], reconnect["qr_data_url"], reconnect["qr_code"]) == (False, "disconnected", None, None)
+    pending = run.result("pending qr", "bot1")
+    assert pending["changed"] is False and pending["qr_data_url"].startswith("data:image/png") and pending["qr_code"].startswith("2@")
+    assert run.result("info", "bot1")["counts"]["stale"] == 1 and run.result("info one", "bot1")["user"]["health"] == "needs_scan"
     assert mutating_api_calls(fleet) == []
     assert Path(host.db_path).read_bytes() == before_bytes
+    fleet.wasender.set_status(ok_user.session_id, "connected")
 
     # Real run: deleted, ensured, a new id stored; nobody else's row changes.
     run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars=extra)
