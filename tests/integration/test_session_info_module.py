@@ -53,7 +53,13 @@ def test_classifies_a_seeded_fleet_exactly_with_one_list_call_per_host(fleet_fac
     fleet.wasender.clear_requests()
     extra = {
         "wanted": {
-            name: [f"NEW{name[-1]}@praxis{name[-1]}.test", host.user(f"ok{name[-1]}@praxis{name[-1]}.test").id, "nobody@x.test"]
+            name: [
+                f"NEW{name[-1]}@praxis{name[-1]}.test",
+                host.user(f"ok{name[-1]}@praxis{name[-1]}.test").id,
+                f"scan{name[-1]}@praxis{name[-1]}.test",
+                host.user(f"stale{name[-1]}@praxis{name[-1]}.test").id,
+                "nobody@x.test",
+            ]
             for name, host in fleet.hosts.items()
         },
         "stale_ids": {name: host.user(f"stale{name[-1]}@praxis{name[-1]}.test").id for name, host in fleet.hosts.items()},
@@ -86,8 +92,17 @@ def test_classifies_a_seeded_fleet_exactly_with_one_list_call_per_host(fleet_fac
         assert blind["orphans"] == [] and "bot" not in blind
 
         filtered = run.result("filtered", name)
-        assert {row["email"]: row["health"] for row in filtered["users"]} == {f"new{n}@praxis{n}.test": "missing", f"ok{n}@praxis{n}.test": "ok"}
+        assert {row["email"]: row["health"] for row in filtered["users"]} == {
+            f"new{n}@praxis{n}.test": "missing",
+            f"ok{n}@praxis{n}.test": "ok",
+            f"scan{n}@praxis{n}.test": "needs_scan",
+            f"stale{n}@praxis{n}.test": "stale",
+        }
+        missing = next(row for row in filtered["users"] if row["health"] == "missing")
+        assert missing["session_id"] is None and "no session id stored" in missing["reason"]
+        assert filtered["counts"] == {"ok": 1, "needs_scan": 1, "stale": 1, "missing": 1, "unknown": 0, "orphans": 0}
         assert filtered["not_found"] == ["nobody@x.test"] and filtered["orphans"] == []
+        assert blind["counts"] == {"ok": 0, "needs_scan": 0, "stale": 0, "missing": 0, "unknown": len(info["users"]), "orphans": 0}
 
         one = run.result("one user by api", name)
         assert one["user"]["health"] == "stale" and one["user"]["bot_status"] == "unknown" and one["users"] == [one["user"]]
