@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -89,18 +91,39 @@ def test_check_mode_changes_nothing(incident_fleet, tmp_path):
     assert {h["host"]: h["status"] for h in report["hosts"]} == {"bot-a": "ok", "bot-b": "would_reset", "bot-c": "would_reset"}
 
 
-def test_a_host_down_is_reported_while_the_others_succeed(incident_fleet, tmp_path):
+def _stop_after_detection(host, timeout: float = 60.0) -> threading.Thread:
+    """Stop the bot once the playbook's detection has called its /health: the host goes down mid-run."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(r.get("path") == "/health" for r in host.requests()):
+                host.stop()
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_host_down_mid_run_is_reported_while_the_others_succeed(incident_fleet, tmp_path):
     fleet = incident_fleet
     write_group_vars(fleet, "db_hosts", {"reset_method": "db"})
-    fleet.hosts["bot-b"].stop()
+    bot_b = fleet.hosts["bot-b"]
+    bot_b.clear_requests()
+    watcher = _stop_after_detection(bot_b)
     with AutoPhone(fleet):
         run = reset(fleet, tmp_path / "reports", wabot_http_retries=0)
+    watcher.join(timeout=5)
+    assert not bot_b.is_running()
     assert run.rc == 2, run.explain()
     assert run.failed_hosts() == {"bot-b"}, run.explain()
     report = read_json(tmp_path / "reports" / "reset.json")
     hosts = by_host(report)
     assert hosts["bot-c"]["status"] == "ok" and hosts["bot-a"]["status"] == "ok"
     assert hosts["bot-b"]["status"] == "failed"
+    assert hosts["bot-b"]["bot_reachable"] is True, "the bot was up at detection time"
     failed = {f["host"]: f for f in report["failed_hosts"]}
     assert set(failed) == {"bot-b"} and failed["bot-b"]["error"]
     assert "bot-b" in (tmp_path / "reports" / "reset.md").read_text(encoding="utf-8").split("## Failed hosts")[1]
