@@ -400,12 +400,33 @@ def test_bot_down_and_wasender_faults(fleet_factory, tmp_path: Path):
     statuses = [e["status"] for e in fleet.wasender.requests() if e["path"] == f"/api/whatsapp-sessions/{stale.session_id}" and e["method"] == "GET"]
     assert statuses[-3:] == [429, 429, 404]
 
-    # Bot down: a clear message naming the URL, nothing changed.
+    # Bot down: a clear message naming the URL, nothing changed; session_info's database view still answers.
     host.stop()
-    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars={"uid": stale.id})
+    before = Path(host.db_path).read_bytes()
+    down = playbook + """
+        - name: info of one user
+          wabot.wasender.session_info:
+            bot_env_file: "{{ wabot_env_file }}"
+            user_id: "{{ uid }}"
+            retries: 1
+            retry_delay: 0.05
+          ignore_errors: true
+        - name: info of all users
+          wabot.wasender.session_info:
+            db_path: "{{ wabot_db_path }}"
+            bot_env_file: "{{ wabot_env_file }}"
+    """
+    run = run_playbook(tmp_path, down, fleet.inventory_path, extra_vars={"uid": stale.id})
+    refused = f"bot not reachable at {host.url} (connection refused): is it running, is the port right?"
     result = run.result("wasender keeps failing", "bot1")
     assert result["failed"] and result["changed"] is False
-    assert result["msg"] == f"bot not reachable at {host.url} (connection refused): is it running, is the port right?"
+    assert result["msg"] == refused
+    one = run.result("info of one user", "bot1")
+    assert one["failed"] and one["msg"] == refused and not one["changed"]
+    everyone = run.result("info of all users", "bot1")
+    assert everyone["bot"]["reachable"] is False and everyone["bot"]["error"] == refused
+    assert everyone["wasender_checked"] is True and len(everyone["users"]) == 3 and everyone["counts"]["unknown"] == 0
+    assert Path(host.db_path).read_bytes() == before
 
 
 def test_absent_wait_for_ready_and_a_bot_without_delete_route(fleet_factory, tmp_path: Path):
