@@ -49,6 +49,7 @@ options:
     description:
       - The user's account (C(users.account_id)), put into the minted token's C(accountId) claim.
       - The bot's session routes do not need it; set it when known.
+      - Requires O(user_id).
     type: str
 notes:
   - Exactly one way to authenticate is used, in this order of options - O(api_token); O(login_email) with

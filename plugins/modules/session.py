@@ -72,7 +72,8 @@ options:
       - Return the QR code to scan when the session is waiting for a scan - RV(qr_data_url) from the bot's
         C(GET /api/whatsapp/user/qr) and RV(qr_code), the raw payload from Wasender when Wasender credentials
         are known.
-      - In check mode Wasender is not asked to connect, so RV(qr_code) is only returned when a QR is already pending.
+      - In check mode Wasender is not asked to connect, so RV(qr_data_url) and RV(qr_code) are only returned when a QR
+        is already pending.
     type: bool
     default: false
   wait_for:
@@ -101,6 +102,10 @@ notes:
   - C(changed) is V(true) only when a session was created, replaced or cleared.
   - Bots older than the C(DELETE /api/whatsapp/user/session) route answer it with a non-JSON 404; the module then
     fails and points to M(wabot.wasender.session_db), which clears the id in the bot's database.
+  - A failure says what was already done - C(changed) is V(true) only when the bot already cleared the old session id
+    (for example the delete worked but creating the new session failed). HTTP failures also return C(http_status).
+  - Connection failures, timeouts, HTTP 5xx and HTTP 429 answers of the bot and of Wasender are retried
+    (O(retries), O(retry_delay)); a failure that persists names the service, the URL and what to check.
 seealso:
   - module: wabot.wasender.session_info
   - module: wabot.wasender.session_db

@@ -53,6 +53,14 @@ options:
       - Requires O(db_path).
     type: list
     elements: str
+notes:
+  - Session ids are compared as strings; the bot stores them as text and answers them as numbers or strings.
+  - With O(login_email), the module logs in (C(POST /api/auth/login)); the bot records that as the user's
+    C(last_login), also in check mode. The other ways to authenticate make no request of their own.
+  - In database mode a bot whose C(/health) does not answer is reported in RV(bot), not as a failure; in single-user
+    mode it is a failure that names the URL.
+  - Connection failures, timeouts, HTTP 5xx and HTTP 429 answers are retried (O(retries), O(retry_delay)). When
+    Wasender's session list still cannot be read, the rows are V(unknown) with the reason, and RV(wasender_error) says why.
 seealso:
   - module: wabot.wasender.session
   - module: wabot.wasender.session_db

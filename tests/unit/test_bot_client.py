@@ -243,3 +243,29 @@ def test_api_token_mode_is_used_as_given():
     auth = resolve_auth({"api_token": "abc.def.ghi", "user_id": None}, {}, client)
     assert (auth.mode, auth.token, auth.user_id) == (_bot.AUTH_API_TOKEN, "abc.def.ghi", None)
     assert "abc.def.ghi" not in repr(auth)
+
+
+def test_failures_carry_http_status_not_status(server, sleeps):
+    """``status`` is the session status in module results: HTTP codes of failures go to ``http_status``."""
+    server.on("GET", STATUS, Answer(503, {"error": {"message": "busy", "statusCode": 503}}))
+    with pytest.raises(WabotError) as info:
+        client_for(server.url, sleeps, retries=1).status()
+    assert info.value.details == {"http_status": 503}
+    server.on("GET", STATUS, Answer(401, {"error": "Unauthorized"}))
+    with pytest.raises(WabotError) as info:
+        client_for(server.url, sleeps).status()
+    assert info.value.details == {"http_status": 401, "auth_mode": _bot.AUTH_API_TOKEN}
+
+
+def test_module_kwargs_constraints_of_the_three_ways_to_authenticate():
+    from ansible_collections.wabot.wasender.plugins.module_utils._common import bot_module_kwargs
+
+    kwargs = bot_module_kwargs({"db_path": {"type": "path"}}, instead_of_auth=("db_path",), required_by={"users": ["db_path"]})
+    assert kwargs["supports_check_mode"] is True
+    assert kwargs["required_one_of"] == [["db_path", "api_token", "login_email", "user_id"]]
+    assert ["db_path", "api_token"] in kwargs["mutually_exclusive"] and ["db_path", "user_id"] in kwargs["mutually_exclusive"]
+    assert kwargs["required_by"] == {"jwt_secret": ["user_id"], "account_id": ["user_id"], "users": ["db_path"]}
+    spec = kwargs["argument_spec"]
+    assert {name for name, option in spec.items() if option.get("no_log")} == {"api_token", "login_password", "jwt_secret", "wasender_api_token"}
+    spec["api_token"]["no_log"] = False  # a copy: the shared groups stay intact
+    assert bot_module_kwargs({})["argument_spec"]["api_token"]["no_log"] is True

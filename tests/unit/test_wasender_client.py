@@ -73,3 +73,14 @@ def test_credentials_from_options_or_env():
     assert (creds.url, creds.token) == ("https://x/api", "t")
     with pytest.raises(WabotError, match="set wasender_api_url"):
         resolve_credentials({"wasender_api_token": "t"}, {})
+
+
+def test_persistent_5xx_and_429_name_the_retries(server):
+    server.on("GET", "/api/whatsapp-sessions", Answer(502, {"success": False, "message": "Bad gateway"}))
+    with pytest.raises(WabotError, match=r"HTTP 502: Bad gateway \(after 1 retries\)") as info:
+        client(server).list_sessions()
+    assert info.value.details == {"http_status": 502}
+    assert len(server.requests("GET", "/api/whatsapp-sessions")) == 2
+    server.on("GET", "/api/whatsapp-sessions", Answer(429, {"success": False, "message": "Too Many Attempts.", "retry_after": 0}))
+    with pytest.raises(WabotError, match=r"kept rate-limiting GET whatsapp-sessions \(HTTP 429\) after 1 retries"):
+        client(server).list_sessions()
