@@ -98,7 +98,8 @@ def test_stale_user_repaired_others_untouched_check_mode_and_idempotence(fleet_f
     # Check mode, both modules, every kind of change the session module could make: reported, not made.
     ok_user, scan_user, new_user = host.user("ok@praxis.test"), host.user("scan@praxis.test"), host.user("new@praxis.test")
     fleet.wasender.set_status(ok_user.session_id, "disconnected")  # a stored, usable session that is not ready
-    run = run_playbook(tmp_path, CHECK, fleet.inventory_path, extra_vars={**extra, "ok": ok_user.id, "scan": scan_user.id, "new": new_user.id}, check=True, diff=True)
+    check_vars = {**extra, "ok": ok_user.id, "scan": scan_user.id, "new": new_user.id}
+    run = run_playbook(tmp_path, CHECK, fleet.inventory_path, extra_vars=check_vars, check=True, diff=True)
     assert run.ok, run.explain()
     result = run.result("repair", "bot1")
     assert result["changed"] is True and result["replaced"] is True and result["stale_confirmed"] is True

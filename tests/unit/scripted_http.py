@@ -16,6 +16,7 @@ import typing as t
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+
 @dataclass
 class Answer:
     status: int = 200
