@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import re
 import shutil
 import subprocess
@@ -54,7 +55,7 @@ def ansible_env() -> dict[str, str]:
 def run_playbook(name: str, inventory: Path, extra: list[str], on_line=None) -> int:
     """Run a collection playbook, streaming its output; on_line(line) sees every line."""
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), f"wabot.wasender.{name}", *extra]
-    print(f"$ {' '.join(cmd[1:])}", flush=True)
+    print(f"$ ansible-playbook {shlex.join(cmd[1:])}", flush=True)
     with subprocess.Popen(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
