@@ -218,7 +218,8 @@ def test_three_host_fleet_starts_fast_and_stops_clean(tmp_path: Path) -> None:
         elapsed = time.monotonic() - began
         pids = [fleet.wasender.pid] + [h.pid for h in fleet.bots]
         assert all(pid_alive(p) for p in pids)
-    assert elapsed < 2.0, f"fleet start took {elapsed:.2f}s"
+    # About 0.4 s alone; the bound leaves room for a loaded machine (the whole suite with -n 2).
+    assert elapsed < 4.0, f"fleet start took {elapsed:.2f}s"
     assert wait_gone(pids, 1) == []
     fleet.stop()  # idempotent
 
