@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark the reset and health playbooks over simulated fleets of N hosts (not part of `make test`).
 
 For each fleet size it starts the simulator's `incident` preset (per host: a stale, a connected, a

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`make demo`: a simulated fleet in an incident state, detected, repaired and verified end to end.
 
 1. start 3 simulated bot hosts (bot-a healthy, bot-b one stale user, bot-c two stale users and an orphan)
