@@ -211,15 +211,12 @@ def test_port_collision_is_retried(fleet_factory, monkeypatch: pytest.MonkeyPatc
         blocker.close()
 
 
-def test_three_host_fleet_starts_fast_and_stops_clean(tmp_path: Path) -> None:
+def test_three_host_fleet_starts_and_stops_clean(tmp_path: Path) -> None:
+    # How fast it starts is a benchmark figure (tools/bench_fleet.py), not an assertion.
     fleet = Fleet(tmp_path / "f", fleet_module.preset_hosts("demo"))
-    began = time.monotonic()
     with fleet:
-        elapsed = time.monotonic() - began
         pids = [fleet.wasender.pid] + [h.pid for h in fleet.bots]
         assert all(pid_alive(p) for p in pids)
-    # About 0.4 s alone; the bound leaves room for a loaded machine (the whole suite with -n 2).
-    assert elapsed < 4.0, f"fleet start took {elapsed:.2f}s"
     assert wait_gone(pids, 1) == []
     fleet.stop()  # idempotent
 
