@@ -202,14 +202,12 @@ bot:
   sample: {"url": "http://127.0.0.1:3001", "reachable": true, "health": {"status": "OK"}, "error": null}
 """
 
-import os
-import sqlite3
 import typing as t
-from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient
+from ansible_collections.wabot.wasender.plugins.module_utils._botdb import read_users
 from ansible_collections.wabot.wasender.plugins.module_utils._common import (
     bot_client,
     bot_module_kwargs,
@@ -226,44 +224,6 @@ from ansible_collections.wabot.wasender.plugins.module_utils._health import (
     wasender_status,
 )
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient, sessions_by_id
-
-USER_COLUMNS = ("id", "account_id", "email", "phone", "wasender_session_id")
-
-
-def read_users(path: str) -> list[dict[str, t.Any]]:
-    """The bot's users (id, account, email, phone, session id as text) from its SQLite file, opened read-only."""
-    if not os.path.exists(path):
-        raise WabotError(f"db_path {path} does not exist: point db_path at the bot's SQLite file (for example backend/database/whatsapp_bot.db)")
-    if os.path.isdir(path):
-        raise WabotError(f"db_path {path} is a directory: point db_path at the bot's SQLite file")
-    try:
-        connection = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True, timeout=10)
-    except sqlite3.Error as exc:
-        raise WabotError(f"cannot open db_path {path} read-only: {exc}") from None
-    try:
-        columns = {row[1] for row in connection.execute("PRAGMA table_info(users)")}
-        if not columns:
-            raise WabotError(f"db_path {path} has no users table: is it the bot's database (not an empty or other SQLite file)?")
-        missing = [name for name in USER_COLUMNS if name not in columns]
-        if missing:
-            raise WabotError(f"the users table in {path} lacks {', '.join(missing)}: this bot's database is older than this collection supports")
-        rows = connection.execute(
-            "SELECT id, account_id, email, phone, CAST(wasender_session_id AS TEXT) FROM users ORDER BY email"
-        ).fetchall()
-    except sqlite3.DatabaseError as exc:
-        raise WabotError(f"cannot read the users table of {path}: {exc} (is it a SQLite database? is it locked for long?)") from None
-    finally:
-        connection.close()
-    return [
-        {
-            "user_id": str(row[0]),
-            "account_id": None if row[1] is None else str(row[1]),
-            "email": row[2],
-            "phone": row[3],
-            "session_id": (str(row[4]).strip() or None) if row[4] is not None else None,
-        }
-        for row in rows
-    ]
 
 
 class SessionInfo:
