@@ -107,6 +107,58 @@ class SessionState:
 
 
 @dataclass
+class StaleVerdict:
+    """What to do with a stored session the bot reports as ``unknown`` (see ``judge_stale``)."""
+
+    stale: bool
+    confirmed: bool | None
+    replace: bool
+    reason: str | None = None
+
+
+# Why an unconfirmed ``unknown`` is not enough to replace a session (the bot's answer hides the cause).
+UNKNOWN_CAUSES = "the bot answers unknown for any error reading the session at Wasender (its own token rejected, network, Wasender 5xx)"
+
+
+def judge_stale(
+    state: SessionState,
+    *,
+    checked: bool,
+    wasender_session: t.Mapping[str, t.Any] | None = None,
+    replace_stale: bool = True,
+    replace_unconfirmed: bool = False,
+) -> StaleVerdict:
+    """Decide whether the stored session is stale and whether to replace it.
+
+    ``checked`` says whether Wasender was asked about the id (credentials known, and it answered);
+    ``wasender_session`` is then its session, or None for its HTTP 404. Only a Wasender 404
+    confirms staleness: the bot's ``unknown`` alone also means "the bot cannot reach Wasender",
+    so an unconfirmed stale-looking session is replaced only with ``replace_unconfirmed``, and a
+    session Wasender still has is never replaced.
+    """
+    if not state.suspect_stale:
+        return StaleVerdict(stale=False, confirmed=None, replace=False)
+    sid = state.session_id
+    if checked and wasender_session is not None:
+        return StaleVerdict(
+            stale=False,
+            confirmed=None,
+            replace=False,
+            reason=f"the bot reports status unknown for session {sid}, but Wasender has it (status"
+            f" {wasender_session.get('status')}): the bot cannot read it at Wasender. Check the bot's WASENDER_API_TOKEN,"
+            " its network and its log (Error getting status for session); the session is kept",
+        )
+    if checked:
+        reason = f"Wasender answered HTTP 404 for session {sid}: it was deleted at Wasender"
+        return StaleVerdict(stale=True, confirmed=True, replace=replace_stale, reason=reason)
+    reason = (
+        f"the bot reports status unknown for session {sid} and no Wasender credentials are known to confirm that"
+        f" Wasender deleted it ({UNKNOWN_CAUSES})"
+    )
+    return StaleVerdict(stale=True, confirmed=False, replace=replace_stale and replace_unconfirmed, reason=reason)
+
+
+@dataclass
 class DeleteResult:
     """The answer of ``DELETE /user/session`` in either of its shapes."""
 

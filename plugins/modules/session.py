@@ -15,6 +15,9 @@ description:
   - O(state=present) ensures a session with C(POST /api/whatsapp/user/session/ensure). When the stored session id
     is stale (deleted at Wasender), it first clears it with C(DELETE /api/whatsapp/user/session), because the bot's
     ensure route does not repair a stale id.
+  - A session is only replaced when Wasender confirms it is gone (HTTP 404 for its id), which needs Wasender
+    credentials. The bot alone cannot tell a deleted session from its own trouble reaching Wasender, so without
+    credentials a stale-looking session is reported and kept unless O(replace_unconfirmed=true).
   - O(state=absent) clears the user's session with C(DELETE /api/whatsapp/user/session); the bot deletes it at
     Wasender too.
   - The user is the one the token names - see O(user_id), O(api_token) and O(login_email).
@@ -55,18 +58,34 @@ options:
     type: str
   replace_stale:
     description:
-      - With O(state=present), replace a stale session - delete the stored id, then ensure a new session.
-      - A session is stale when the bot reports a stored C(sessionId) with status C(unknown) and Wasender answers
-        HTTP 404 for that id.
-      - B(Without Wasender credentials) (neither O(wasender_api_token) nor C(WASENDER_API_TOKEN) in
-        O(bot_env_file)), staleness cannot be confirmed; the module then treats a stored id with bot status
-        C(unknown) as stale (the bot answers C(unknown) whenever it cannot read the session at Wasender) and
-        warns that this was not confirmed.
-      - With Wasender credentials, an id that Wasender still has is never replaced, even if the bot reports
-        C(unknown); the module warns to check the bot's Wasender token instead.
-      - When V(false), a stale id is kept (the bot cannot repair it), RV(stale) is V(true) and a warning is issued.
+      - With O(state=present), replace a stale session that Wasender B(confirms) is gone - delete the stored id, then
+        ensure a new session.
+      - A session looks stale when the bot reports a stored C(sessionId) with status C(unknown); it is confirmed stale
+        when Wasender answers HTTP 404 for that id. The module asks Wasender when Wasender credentials are known
+        (O(wasender_api_token), or C(WASENDER_API_TOKEN) in O(bot_env_file)).
+      - An id that Wasender still has is never replaced, even if the bot reports C(unknown) (the bot cannot reach
+        Wasender, for example its own token is rejected); the module keeps it, warns and explains in RV(reason).
+      - When Wasender credentials are known but Wasender cannot be asked (HTTP 5xx or 429 after O(retries), network
+        failure, the token rejected), the module fails and changes nothing, whatever O(replace_unconfirmed) says.
+      - Without Wasender credentials, see O(replace_unconfirmed).
+      - When V(false), no session is replaced; a stale id is kept (the bot cannot repair it), RV(stale) is V(true) and
+        a warning is issued.
     type: bool
     default: true
+  replace_unconfirmed:
+    description:
+      - With O(state=present) and O(replace_stale=true), also replace a stale-looking session when there are B(no
+        Wasender credentials) to confirm that it is gone.
+      - V(false) (the default) is the safe choice - the bot answers C(unknown) for any error reading the session at
+        Wasender (its C(WASENDER_API_TOKEN) rejected, network outage, Wasender 5xx), so during such an outage every
+        healthy session looks stale. The session is then only reported - RV(stale=true), RV(stale_confirmed=false),
+        C(changed=false) and a warning saying how to confirm (O(bot_env_file) with C(WASENDER_API_TOKEN), or
+        O(wasender_api_url) and O(wasender_api_token)) or to force the replacement.
+      - V(true) replaces it on the bot's word alone (with a warning). Use it only when the bot is known to reach
+        Wasender, for a single user, not fleet-wide.
+      - Has no effect when Wasender credentials are known (Wasender decides) or with O(replace_stale=false).
+    type: bool
+    default: false
   return_qr:
     description:
       - Return the QR code to scan when the session is waiting for a scan - RV(qr_data_url) from the bot's
@@ -100,6 +119,9 @@ notes:
   - When a session exists but is not ready, O(state=present) calls the bot's ensure route, which asks Wasender to
     connect so that a QR code is pending; the stored id does not change, so C(changed) stays V(false).
   - C(changed) is V(true) only when a session was created, replaced or cleared.
+  - Replacing deletes the user's WhatsApp link; the user has to scan a new QR code. So a session is replaced only when
+    Wasender confirms it is gone (or with O(replace_unconfirmed=true)). A stored session the bot reports as C(unknown)
+    but that is not replaced is left alone (the ensure route is not called for it) and RV(reason) says why.
   - Bots older than the C(DELETE /api/whatsapp/user/session) route answer it with a non-JSON 404; the module then
     fails and points to M(wabot.wasender.session_db), which clears the id in the bot's database.
   - A failure says what was already done - C(changed) is V(true) only when the bot already cleared the old session id
@@ -149,6 +171,13 @@ EXAMPLES = r"""
     wait_for: ready
     wait_timeout: 600
 
+- name: Without Wasender credentials, replace a stale-looking session anyway (one user; the bot is known to reach Wasender)
+  wabot.wasender.session:
+    bot_url: http://localhost:3001
+    jwt_secret: "{{ vault_bot_jwt_secret }}"
+    user_id: 0b5f8c1e-6a42-4c1b-9d55-3f1f2b7a9c10
+    replace_unconfirmed: true
+
 - name: Clear a user's session with a token from the web frontend
   wabot.wasender.session:
     bot_url: http://localhost:3001
@@ -187,17 +216,32 @@ replaced:
   type: bool
   sample: true
 stale:
-  description: Whether the session stored before the task was considered stale.
+  description:
+    - Whether the session stored before the task is (or without Wasender credentials looks) stale - the bot reports
+      status C(unknown) for it and Wasender did not show it exists.
+    - V(false) when Wasender still has the session, even if the bot reports C(unknown) (see RV(reason)).
   returned: always
   type: bool
   sample: true
 stale_confirmed:
   description:
-    - Whether Wasender confirmed the staleness (HTTP 404 for the id); V(false) when it was decided from the bot's
-      status alone, V(null) when the session was not stale.
+    - Whether Wasender confirmed the staleness (HTTP 404 for the id); V(false) when it looks stale from the bot's
+      status alone (no Wasender credentials) - then it is replaced only with O(replace_unconfirmed=true); V(null) when
+      the session was not stale.
   returned: always
   type: bool
   sample: true
+reason:
+  description:
+    - Set when the bot reports status C(unknown) for a stored session id - what the module concluded and why (confirmed
+      by Wasender, not confirmable without Wasender credentials, or Wasender has the session and the bot cannot read
+      it); V(null) otherwise.
+  returned: always
+  type: str
+  sample: >-
+    the bot reports status unknown for session 16548, but Wasender has it (status connected): the bot cannot read it
+    at Wasender. Check the bot's WASENDER_API_TOKEN, its network and its log (Error getting status for session); the
+    session is kept
 deleted_at_wasender:
   description:
     - Whether the bot deleted the old session at Wasender (C(deletedFromWasenderAPI) of the bot's answer);
@@ -237,7 +281,7 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient, SessionState
+from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient, SessionState, StaleVerdict, judge_stale
 from ansible_collections.wabot.wasender.plugins.module_utils._common import (
     bot_client,
     bot_module_kwargs,
@@ -270,6 +314,7 @@ class SessionManager:
             "replaced": False,
             "stale": False,
             "stale_confirmed": None,
+            "reason": None,
             "deleted_at_wasender": None,
             "user_id": self.bot.auth.user_id if self.bot.auth else None,
             "auth_mode": self.bot.auth.mode if self.bot.auth else None,
@@ -280,37 +325,48 @@ class SessionManager:
 
     # -- decisions -----------------------------------------------------------------------------
 
-    def stale(self, state: SessionState) -> tuple[bool, bool | None]:
-        """(stale?, confirmed by Wasender?) for the stored session."""
-        if not state.suspect_stale:
-            return False, None
-        if self.wasender is None:
-            return True, False
-        session = self.wasender.get_session(str(state.session_id))
-        if session is None:
-            return True, True
-        self.module.warn(
-            f"the bot reports status unknown for session {state.session_id}, but Wasender has it (status"
-            f" {session.get('status')}): it is not replaced. Check the bot's WASENDER_API_TOKEN and its log"
-        )
-        return False, None
+    def judge(self, state: SessionState) -> StaleVerdict:
+        """Whether the stored session is stale (asking Wasender when credentials are known) and whether to replace it."""
+        options = {"replace_stale": self.params["replace_stale"], "replace_unconfirmed": self.params["replace_unconfirmed"]}
+        if not state.suspect_stale or self.wasender is None:
+            return judge_stale(state, checked=False, **options)
+        try:
+            session = self.wasender.get_session(str(state.session_id))
+        except WabotError as error:
+            # Credentials are known but Wasender cannot answer: never replace on the bot's "unknown" alone.
+            raise WabotError(
+                f"cannot confirm whether session {state.session_id} is stale (the bot reports status unknown), nothing was"
+                f" changed: {error.message}",
+                **error.details,
+            ) from error
+        return judge_stale(state, checked=True, wasender_session=session, **options)
+
+    def warn_kept(self, verdict: StaleVerdict, session_id: str | None) -> None:
+        """Say why a session the bot reports as unknown is left as it is."""
+        if verdict.stale and not self.params["replace_stale"]:
+            self.module.warn(f"{verdict.reason}; replace_stale is false: session {session_id} is kept, and the bot cannot repair it")
+        elif verdict.stale:
+            self.module.warn(
+                f"session {session_id} is not replaced, its staleness is not confirmed: {verdict.reason}. To confirm, give"
+                " Wasender credentials (bot_env_file with WASENDER_API_TOKEN, or wasender_api_url and wasender_api_token);"
+                " to replace it anyway, set replace_unconfirmed: true"
+            )
+        elif verdict.reason:
+            self.module.warn(verdict.reason)
 
     # -- states --------------------------------------------------------------------------------
 
     def present(self, before: SessionState) -> SessionState:
-        stale, confirmed = self.stale(before)
-        self.result.update(stale=stale, stale_confirmed=confirmed)
+        verdict = self.judge(before)
+        stale = verdict.stale
+        self.result.update(stale=stale, stale_confirmed=verdict.confirmed, reason=verdict.reason)
         phone = self.params.get("phone_number")
-        if stale and confirmed is False and self.params["replace_stale"]:
-            self.module.warn(
-                f"session {before.session_id} is treated as stale from the bot's status alone (status unknown):"
-                " without Wasender credentials this cannot be confirmed. Set bot_env_file or wasender_api_token to confirm"
-            )
-        if stale and not self.params["replace_stale"]:
-            self.module.warn(
-                f"session {before.session_id} is stale and replace_stale is false: it is kept, and the bot cannot repair it"
-            )
+        if before.suspect_stale and not verdict.replace:
+            # Reported only: no ensure either (it cannot repair a stale id, and cannot connect what the bot cannot read).
+            self.warn_kept(verdict, before.session_id)
             return before
+        if stale and verdict.confirmed is False:
+            self.module.warn(f"session {before.session_id} is replaced without confirmation (replace_unconfirmed is true): {verdict.reason}")
         if before.session_id is not None and not stale:
             if before.ready or self.check_mode:
                 return before
@@ -412,6 +468,7 @@ def main() -> None:
                 "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
                 "phone_number": {"type": "str"},
                 "replace_stale": {"type": "bool", "default": True},
+                "replace_unconfirmed": {"type": "bool", "default": False},
                 "return_qr": {"type": "bool", "default": False},
                 "wait_for": {"type": "str", "choices": ["ready"]},
                 "wait_timeout": {"type": "int", "default": 300},
@@ -429,7 +486,7 @@ def main() -> None:
         partial = {}
         if manager is not None:
             # What was already done before the failure (for example deleted, then ensure failed).
-            partial = {key: manager.result[key] for key in ("changed", "previous_session_id", "replaced", "deleted_at_wasender")}
+            partial = {key: manager.result[key] for key in ("changed", "previous_session_id", "replaced", "deleted_at_wasender", "stale", "stale_confirmed", "reason")}
         fail(module, error, **partial)
     module.exit_json(**result)
 
