@@ -13,6 +13,8 @@ the list once with ``_wasender.sessions_by_id`` and ask ``is_stale(stored_id, in
 
 from __future__ import annotations
 
+import datetime
+import re
 import typing as t
 from dataclasses import dataclass
 
@@ -168,3 +170,93 @@ def count_health(rows: t.Iterable[t.Mapping[str, t.Any]], orphans: int = 0) -> d
         counts[row["health"]] = counts.get(row["health"], 0) + 1
     counts["orphans"] = orphans
     return counts
+
+
+# -- pruning orphans ---------------------------------------------------------------------------
+
+OWNERS = ("known", "any")
+KEEP_EXCLUDED = "excluded"
+KEEP_OWNER_UNKNOWN = "owner_unknown"
+KEEP_TOO_NEW = "too_new"
+
+_TIMESTAMP_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$",
+    re.IGNORECASE,
+)
+
+
+def parse_timestamp(value: t.Any) -> float | None:
+    """Epoch seconds of an ISO 8601 time stamp (``2026-01-31T12:00:00.000000Z``; no zone = UTC) or of epoch
+    seconds / milliseconds; None when ``value`` is empty or not understood."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+        return number / 1000.0 if number > 1e11 else number
+    text = str(value).strip()
+    if re.fullmatch(r"\d{9,13}(\.\d+)?", text):
+        return parse_timestamp(float(text))
+    match = _TIMESTAMP_RE.match(text)
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        moment = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+    seconds = moment.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
+    if zone and zone.upper() != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = int(digits[:2]) * 3600 + (int(digits[2:4]) * 60 if len(digits) >= 4 else 0)
+        seconds -= sign * offset
+    return seconds
+
+
+def plan_prune(
+    orphans: t.Iterable[t.Mapping[str, t.Any]],
+    owners: str,
+    exclude: t.Iterable[t.Any],
+    min_age: float,
+    created: t.Mapping[str, t.Any],
+    now: float,
+) -> tuple[list[dict[str, t.Any]], list[dict[str, t.Any]]]:
+    """Split ``find_orphans`` rows into (to delete, to keep); kept rows carry ``reason`` and ``detail``.
+
+    ``created`` maps session ids to Wasender's ``created_at``; a session younger than ``min_age``
+    seconds is kept (the bot may be creating it right now and not have stored its id yet); an
+    unparseable or missing ``created_at`` does not protect a session.
+    """
+    if owners not in OWNERS:
+        raise ValueError(f"owners must be one of {', '.join(OWNERS)}, got {owners!r}")
+    excluded = {str(sid).strip() for sid in exclude if sid is not None and str(sid).strip()}
+    delete: list[dict[str, t.Any]] = []
+    keep: list[dict[str, t.Any]] = []
+    for orphan in orphans:
+        row = dict(orphan)
+        created_at = created.get(row["session_id"])
+        row["created_at"] = created_at
+        born = parse_timestamp(created_at)
+        age = None if born is None else now - born
+        if row["session_id"] in excluded:
+            keep.append({**row, "reason": KEEP_EXCLUDED, "detail": "listed in exclude"})
+        elif owners == "known" and not row.get("user_known"):
+            keep.append(
+                {
+                    **row,
+                    "reason": KEEP_OWNER_UNKNOWN,
+                    "detail": f"user {row['user_id']} is not a user of this database (deleted, or another bot's user on a shared"
+                    " Wasender account): deleted only with owners=any",
+                }
+            )
+        elif age is not None and age < min_age:
+            keep.append(
+                {
+                    **row,
+                    "reason": KEEP_TOO_NEW,
+                    "detail": f"created {max(age, 0.0):.0f} s ago, less than min_age={min_age:g} s: the bot may be creating it right now",
+                }
+            )
+        else:
+            delete.append(row)
+    return delete, keep
