@@ -322,6 +322,8 @@ class SessionManager:
         }
         if self.params["return_qr"]:
             self.result.update(qr_data_url=None, qr_code=None)
+        # A stored session the bot reports as unknown was left alone: no QR calls for it either (they may connect).
+        self.kept_unknown = False
 
     # -- decisions -----------------------------------------------------------------------------
 
@@ -364,6 +366,7 @@ class SessionManager:
         if before.suspect_stale and not verdict.replace:
             # Reported only: no ensure either (it cannot repair a stale id, and cannot connect what the bot cannot read).
             self.warn_kept(verdict, before.session_id)
+            self.kept_unknown = True
             return before
         if stale and verdict.confirmed is False:
             self.module.warn(f"session {before.session_id} is replaced without confirmation (replace_unconfirmed is true): {verdict.reason}")
@@ -419,7 +422,7 @@ class SessionManager:
         return state
 
     def add_qr(self, state: SessionState) -> None:
-        if state.session_id is None or state.ready:
+        if state.session_id is None or state.ready or self.kept_unknown:
             return
         if self.check_mode and not state.qr_available:
             # Without a pending QR the bot's /user/qr may ask Wasender to connect: not in check mode.

@@ -390,6 +390,7 @@ def test_bot_down_and_wasender_faults(fleet_factory, tmp_path: Path):
     result = run.result("wasender keeps failing", "bot1")
     assert result["failed"] and result["changed"] is False
     assert f"Wasender API answered GET whatsapp-sessions/{stale.session_id} with HTTP 503" in result["msg"]
+    assert result["msg"].startswith(f"cannot confirm whether session {stale.session_id} is stale (the bot reports status unknown), nothing was changed")
     assert host.stored_session_id(stale.email) == stale.session_id
 
     # A 429 with retry_after 1 (the bot's own status read takes the first one): waited for, retried, repaired.
@@ -488,35 +489,180 @@ def test_absent_wait_for_ready_and_a_bot_without_delete_route(fleet_factory, tmp
     assert legacy["failed"] and "this bot version has no DELETE route" in legacy["msg"] and "wabot.wasender.session_db" in legacy["msg"]
 
 
-def test_stale_without_wasender_credentials_uses_the_bot_only_heuristic(fleet_factory, tmp_path: Path):
+UNCONFIRMED = """
+- hosts: bots
+  gather_facts: false
+  module_defaults:
+    wabot.wasender.session:
+      user_id: "{{ uid }}"
+      return_qr: true
+  tasks:
+    - name: by jwt_secret
+      wabot.wasender.session:
+        bot_url: "{{ wabot_bot_url }}"
+        jwt_secret: "{{ secret }}"
+    - name: by env file without wasender token
+      wabot.wasender.session:
+        bot_env_file: "{{ env_copy }}"
+    - name: replace_stale false
+      wabot.wasender.session:
+        bot_url: "{{ wabot_bot_url }}"
+        jwt_secret: "{{ secret }}"
+        replace_stale: false
+        replace_unconfirmed: true
+"""
+
+FORCED = """
+- hosts: bots
+  gather_facts: false
+  tasks:
+    - name: forced
+      wabot.wasender.session:
+        bot_env_file: "{{ env_copy }}"
+        user_id: "{{ uid }}"
+        replace_unconfirmed: true
+"""
+
+
+def env_without_wasender_token(host, directory: Path) -> Path:
+    """A copy of the bot's dotenv file without WASENDER_API_TOKEN (JWT_SECRET and PORT stay)."""
+    lines = Path(host.env_path).read_text(encoding="utf-8").splitlines()
+    copy = directory / "bot-without-wasender-token.env"
+    copy.write_text("\n".join(line for line in lines if not line.startswith("WASENDER_API_TOKEN=")) + "\n", encoding="utf-8")
+    return copy
+
+
+def test_unconfirmed_stale_session_is_kept_by_default_and_replaced_only_when_forced(fleet_factory, tmp_path: Path):
     fleet = fleet_factory(one_host())
     host = fleet.hosts["bot1"]
     stale = host.user("stale@praxis.test")
-    playbook = """
-    - hosts: bots
-      gather_facts: false
-      tasks:
-        - name: keep
-          wabot.wasender.session:
-            bot_url: "{{ wabot_bot_url }}"
-            jwt_secret: "{{ secret }}"
-            user_id: "{{ uid }}"
-            replace_stale: false
-        - name: replace
-          wabot.wasender.session:
-            bot_url: "{{ wabot_bot_url }}"
-            jwt_secret: "{{ secret }}"
-            user_id: "{{ uid }}"
-    """
-    run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars={"secret": host.jwt_secret, "uid": stale.id})
+    extra = {"secret": host.jwt_secret, "uid": stale.id, "env_copy": str(env_without_wasender_token(host, tmp_path))}
+    before_rows = rows_by_email(host)
+    before_bytes = Path(host.db_path).read_bytes()
+    host.clear_requests()
+    fleet.wasender.clear_requests()
+
+    # Without Wasender credentials the bot's "unknown" is not enough: reported, warned about, kept, nothing sent.
+    run = run_playbook(tmp_path, UNCONFIRMED, fleet.inventory_path, extra_vars=extra, diff=True)
     assert run.ok, run.explain()
-    keep = run.result("keep", "bot1")
-    assert (keep["changed"], keep["stale"], keep["stale_confirmed"], keep["session_id"]) == (False, True, False, stale.session_id)
-    assert any("replace_stale is false" in w for w in keep["warnings"])
-    replace = run.result("replace", "bot1")
-    assert (replace["changed"], replace["replaced"], replace["stale_confirmed"]) == (True, True, False)
-    assert any("cannot be confirmed" in w for w in replace["warnings"])
-    assert host.stored_session_id(stale.email) == replace["session_id"] != stale.session_id
+    for name in ("by jwt_secret", "by env file without wasender token"):
+        kept = run.result(name, "bot1")
+        assert (kept["changed"], kept["replaced"], kept["stale"], kept["stale_confirmed"]) == (False, False, True, False), name
+        assert (kept["session_id"], kept["previous_session_id"], kept["status"]) == (stale.session_id, stale.session_id, "unknown")
+        assert kept["diff"]["before"] == kept["diff"]["after"] and kept["deleted_at_wasender"] is None
+        assert "no Wasender credentials" in kept["reason"] and kept["qr_code"] is None
+        warning = " ".join(kept["warnings"])
+        assert f"session {stale.session_id} is not replaced" in warning and "replace_unconfirmed: true" in warning
+        assert "WASENDER_API_TOKEN" in warning and "wasender_api_token" in warning
+    assert run.result("by env file without wasender token", "bot1")["auth_mode"] == "bot_env_file"
+    never = run.result("replace_stale false", "bot1")
+    assert (never["changed"], never["stale"], never["stale_confirmed"], never["session_id"]) == (False, True, False, stale.session_id)
+    assert any("replace_stale is false" in w for w in never["warnings"])
+    assert mutating_api_calls(fleet) == []
+    assert Path(host.db_path).read_bytes() == before_bytes
+    # Wasender saw only the bot's own status read, one per task: the module had nobody to ask.
+    assert [(e["method"], e["path"]) for e in fleet.wasender.requests()] == [("GET", f"/api/whatsapp-sessions/{stale.session_id}")] * 3
+
+    # Check mode with replace_unconfirmed: true predicts the replacement, makes none.
+    run = run_playbook(tmp_path, FORCED, fleet.inventory_path, extra_vars=extra, check=True)
+    assert run.ok, run.explain()
+    predicted = run.result("forced", "bot1")
+    assert (predicted["changed"], predicted["replaced"], predicted["stale_confirmed"]) == (True, True, False)
+    assert mutating_api_calls(fleet) == [] and Path(host.db_path).read_bytes() == before_bytes
+
+    # replace_unconfirmed: true replaces on the bot's word alone, with a warning; nobody else's row changes.
+    run = run_playbook(tmp_path, FORCED, fleet.inventory_path, extra_vars=extra)
+    assert run.ok, run.explain()
+    forced = run.result("forced", "bot1")
+    assert (forced["changed"], forced["replaced"], forced["stale"], forced["stale_confirmed"]) == (True, True, True, False)
+    assert forced["previous_session_id"] == stale.session_id and forced["session_id"] not in (None, stale.session_id)
+    assert any("replaced without confirmation" in w for w in forced["warnings"])
+    after_rows = rows_by_email(host)
+    assert after_rows.pop("stale@praxis.test")["wasender_session_id"] == forced["session_id"]
+    before_rows.pop("stale@praxis.test")
+    assert after_rows == before_rows
+    assert host.stored_session_id(stale.email) == forced["session_id"]
+
+
+CUT_OFF_HEADER = """
+- hosts: bots
+  gather_facts: false
+  module_defaults:
+    wabot.wasender.session:
+      bot_url: "{{ wabot_bot_url }}"
+      jwt_secret: "{{ secret }}"
+      user_id: "{{ uid }}"
+      retries: 1
+      retry_delay: 0.05
+  tasks:
+"""
+
+BOT_CUT_OFF = CUT_OFF_HEADER + """
+    - name: module asks wasender
+      wabot.wasender.session:
+        wasender_api_url: "{{ wasender_url }}"
+        wasender_api_token: "{{ wasender_token }}"
+        replace_unconfirmed: true
+    - name: no credentials
+      wabot.wasender.session:
+    - name: module has the bot's broken token too
+      wabot.wasender.session:
+        bot_url: "{{ omit }}"
+        jwt_secret: "{{ omit }}"
+        bot_env_file: "{{ wabot_env_file }}"
+      ignore_errors: true
+"""
+
+WASENDER_FAILS = CUT_OFF_HEADER + """
+    - name: wasender fails for the module
+      wabot.wasender.session:
+        wasender_api_url: "{{ wasender_url }}"
+        wasender_api_token: "{{ wasender_token }}"
+        replace_unconfirmed: true
+      ignore_errors: true
+"""
+
+
+def test_bot_that_cannot_reach_wasender_never_loses_a_healthy_session(fleet_factory, tmp_path: Path):
+    # The bot's own WASENDER_API_TOKEN is broken: Wasender answers it 401, so the bot reports "unknown" for every
+    # session, healthy ones included - exactly what a stale session looks like from the bot.
+    fleet = fleet_factory(one_host(extra_env={"WASENDER_API_TOKEN": "1|BrokenBotTokenValue000000000000000000000"}))
+    host = fleet.hosts["bot1"]
+    ok_user = host.user("ok@praxis.test")
+    assert fleet.wasender.session(ok_user.session_id)["status"] == "connected"
+    extra = {"secret": host.jwt_secret, "uid": ok_user.id, "wasender_url": fleet.wasender.url, "wasender_token": host.wasender_token}
+    before_bytes = Path(host.db_path).read_bytes()
+    host.clear_requests()
+    fleet.wasender.clear_requests()
+    run = run_playbook(tmp_path, BOT_CUT_OFF, fleet.inventory_path, extra_vars=extra)
+    assert run.ok, run.explain()
+
+    # With the right token the module sees Wasender still has the session: kept, status unknown, the reason says why.
+    asked = run.result("module asks wasender", "bot1")
+    assert (asked["changed"], asked["replaced"], asked["stale"], asked["stale_confirmed"]) == (False, False, False, None)
+    assert (asked["status"], asked["session_id"]) == ("unknown", ok_user.session_id)
+    assert "Wasender has it (status connected)" in asked["reason"] and "the bot cannot read it" in asked["reason"]
+    assert any("WASENDER_API_TOKEN" in w for w in asked["warnings"])
+    # Without credentials (a fleet-wide run during the outage): only reported, not replaced.
+    blind = run.result("no credentials", "bot1")
+    assert (blind["changed"], blind["stale"], blind["stale_confirmed"], blind["session_id"]) == (False, True, False, ok_user.session_id)
+    # Credentials known but Wasender rejects them (here: the bot's broken token from its .env): a clear failure.
+    broken = run.result("module has the bot's broken token too", "bot1")
+    assert broken["failed"] and broken["changed"] is False and broken["http_status"] == 401
+    assert broken["msg"].startswith(f"cannot confirm whether session {ok_user.session_id} is stale (the bot reports status unknown), nothing was changed:")
+    assert "Wasender API rejected the token (HTTP 401)" in broken["msg"]
+
+    # Wasender answers the module 503 on every try: a clear failure even with replace_unconfirmed, nothing changed.
+    fleet.wasender.fault(f"/api/whatsapp-sessions/{ok_user.session_id}", method="GET", error_rate=1.0, status=503)
+    run = run_playbook(tmp_path, WASENDER_FAILS, fleet.inventory_path, extra_vars=extra, name="fails.yml")
+    failing = run.result("wasender fails for the module", "bot1")
+    assert failing["failed"] and failing["changed"] is False and failing["http_status"] == 503
+    assert "nothing was changed" in failing["msg"] and "with HTTP 503" in failing["msg"] and "after 1 retries" in failing["msg"]
+
+    assert mutating_api_calls(fleet) == []
+    assert Path(host.db_path).read_bytes() == before_bytes
+    assert host.stored_session_id(ok_user.email) == ok_user.session_id
+    assert fleet.wasender.session(ok_user.session_id)["status"] == "connected"
 
 
 FAULTS = """
