@@ -127,13 +127,20 @@ def host_report(data):
     for user in rows:
         user["final"] = _user_final(user, playbook, check_mode)
 
-    orphans = [
-        {k: o.get(k) for k in ("session_id", "name", "user_id", "user_known", "status", "phone_number")}
-        for o in (info.get("orphans") or [])
-        if isinstance(o, dict)
-    ]
+    orphans = _orphan_rows(info.get("orphans"))
     counts = {k: int(_as_dict(info.get("counts")).get(k, 0) or 0) for k in USER_CLASSES}
     counts["orphans"] = len(orphans) if orphans else int(_as_dict(info.get("counts")).get("orphans", 0) or 0)
+
+    # session_orphans after the reset step: what it deleted (or would delete), and the orphans it left.
+    prune = _as_dict(data.get("prune"))
+    pruned = bool(prune) and not prune.get("skipped")
+    orphans_deleted = _orphan_rows(prune.get("deleted"), ("already_gone",)) if pruned else []
+    if pruned and prune.get("failed"):
+        if not error:
+            error = {"task": "Delete the orphaned Wasender sessions (reset_prune_orphans)", "message": _error_text(prune) or "failed"}
+    elif pruned:
+        orphans = _orphan_rows(prune.get("kept"), ("reason", "detail")) + (orphans_deleted if check_mode else [])
+        counts["orphans"] = len(orphans)
 
     user_errors = [f"{u.get('email') or u.get('user_id')}: {u['error']}" for u in rows if u.get("error")]
     if not error and user_errors:
@@ -165,8 +172,17 @@ def host_report(data):
             users_reset=reset_count,
             restarted=bool(data.get("restarted")),
             backup_path=reset_db.get("backup_path") if reset_db else None,
+            orphans_pruned=pruned and not prune.get("failed"),
+            orphans_deleted=orphans_deleted,
         )
     return report
+
+
+ORPHAN_KEYS = ("session_id", "name", "user_id", "user_known", "status", "phone_number")
+
+
+def _orphan_rows(rows, extra=()):
+    return [{k: o.get(k) for k in ORPHAN_KEYS + tuple(extra)} for o in (rows or []) if isinstance(o, dict)]
 
 
 def _error(error):
@@ -230,6 +246,7 @@ def fleet_report(host_reports, playbook="reset", hosts=None, generated_at=None, 
     }
     if playbook == "reset":
         summary["users_reset"] = sum(int(r.get("users_reset") or 0) for r in entries)
+        summary["orphans_deleted_total"] = sum(len(r.get("orphans_deleted") or []) for r in entries)
         summary["waiting_for_scan"] = [
             {"host": r["host"], "email": u.get("email"), "qr_file": u.get("qr_file")}
             for r in entries for u in r.get("users") or [] if u.get("final") == "waiting_for_scan"
@@ -266,9 +283,15 @@ def fleet_markdown(summary):
     if summary.get("check_mode"):
         lines.append("- **Check mode**: nothing was changed; the report shows what would be done.")
     lines.append(f"- Hosts: {summary.get('hosts_total', 0)} ({', '.join(f'{k}: {v}' for k, v in summary.get('by_status', {}).items()) or 'none'})")
+    prune = _prune_shown(summary)
     if playbook == "reset":
         lines.append(f"- Users reset: {summary.get('users_reset', 0)}")
-    lines.append(f"- Orphaned Wasender sessions: {summary.get('orphans_total', 0)}")
+    if prune:
+        verb = "would be deleted" if summary.get("check_mode") else "deleted"
+        lines.append(f"- Orphaned Wasender sessions {verb}: {summary.get('orphans_deleted_total', 0)}")
+        lines.append(f"- Orphaned Wasender sessions left: {summary.get('orphans_total', 0)}")
+    else:
+        lines.append(f"- Orphaned Wasender sessions: {summary.get('orphans_total', 0)}")
     opts = summary.get("options") or {}
     if opts:
         lines.append("- Options: " + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in opts.items()))
@@ -285,11 +308,14 @@ def fleet_markdown(summary):
         lines.append("")
     lines += ["## Hosts", ""]
     if playbook == "reset":
-        lines += ["| host | status | method | users reset | restarted | orphans | error |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += ["| host | status | method | users reset | restarted | orphans |" + (" orphans deleted |" if prune else "") + " error |",
+                  "| --- | --- | --- | --- | --- | --- |" + (" --- |" if prune else "") + " --- |"]
         for r in summary.get("hosts") or []:
+            deleted = f" {len(r.get('orphans_deleted') or [])} |" if prune else ""
             lines.append(
                 f"| {_cell(r['host'])} | {_cell(r['status'])} | {_cell(r.get('method'))} | {_cell(r.get('users_reset', 0))} "
-                f"| {_cell('yes' if r.get('restarted') else 'no')} | {_cell(len(r.get('orphans') or []))} | {_cell((r.get('error') or {}).get('message'))} |"
+                f"| {_cell('yes' if r.get('restarted') else 'no')} | {_cell(len(r.get('orphans') or []))} |{deleted}"
+                f" {_cell((r.get('error') or {}).get('message'))} |"
             )
     else:
         lines += ["| host | status | ok | needs_scan | stale | unknown | orphans | error |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -303,7 +329,8 @@ def fleet_markdown(summary):
     for r in summary.get("hosts") or []:
         users = r.get("users") or []
         orphans = r.get("orphans") or []
-        if not users and not orphans:
+        deleted = r.get("orphans_deleted") or []
+        if not users and not orphans and not deleted:
             continue
         lines += [f"### {r['host']}", ""]
         if r.get("backup_path"):
@@ -325,10 +352,18 @@ def fleet_markdown(summary):
                     for u in users
                 ]
             lines.append("")
+        if deleted:
+            verb = "that would be deleted" if r.get("check_mode") else "deleted"
+            lines += [f"Orphaned Wasender sessions {verb}:", ""]
+            lines += [f"- {_cell(o.get('session_id'))} `{_cell(o.get('name'))}` status {_cell(o.get('status'))}"
+                      f"{'' if o.get('user_known') else ' (user not in this database)'}"
+                      f"{' (already gone)' if o.get('already_gone') else ''}" for o in deleted]
+            lines.append("")
         if orphans:
             lines += ["Orphaned Wasender sessions (no user of this bot references them):", ""]
             lines += [f"- {_cell(o.get('session_id'))} `{_cell(o.get('name'))}` status {_cell(o.get('status'))}"
-                      f"{'' if o.get('user_known') else ' (user not in this database)'}" for o in orphans]
+                      f"{'' if o.get('user_known') else ' (user not in this database)'}"
+                      f"{(' - kept: ' + _cell(o.get('detail') or o.get('reason'))) if o.get('reason') else ''}" for o in orphans]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -339,7 +374,8 @@ def fleet_table(summary):
     playbook = summary.get("playbook", "reset")
     hosts = summary.get("hosts") or []
     if playbook == "reset":
-        header = ["HOST", "STATUS", "METHOD", "RESET", "OK", "SCAN", "ORPHANS", "NOTE"]
+        prune = _prune_shown(summary)
+        header = ["HOST", "STATUS", "METHOD", "RESET", "OK", "SCAN", "ORPHANS"] + (["DELETED"] if prune else []) + ["NOTE"]
         rows = []
         for r in hosts:
             users = r.get("users") or []
@@ -347,8 +383,8 @@ def fleet_table(summary):
                 r["host"], r["status"], r.get("method") or "-", str(r.get("users_reset", 0)),
                 str(sum(1 for u in users if u.get("final") == "ok")),
                 str(sum(1 for u in users if u.get("final") in ("waiting_for_scan", "needs_scan"))),
-                str(len(r.get("orphans") or [])), _note(r),
-            ])
+                str(len(r.get("orphans") or [])),
+            ] + ([str(len(r.get("orphans_deleted") or []))] if prune else []) + [_note(r)])
     else:
         header = ["HOST", "STATUS", "OK", "SCAN", "STALE", "UNKNOWN", "ORPHANS", "NOTE"]
         rows = []
@@ -372,7 +408,17 @@ def fleet_table(summary):
     tail = f"{summary.get('hosts_total', 0)} host(s): " + ", ".join(f"{k} {v}" for k, v in (summary.get("by_status") or {}).items())
     if playbook == "reset":
         tail += f"; {summary.get('users_reset', 0)} user(s) reset"
+        if _prune_shown(summary):
+            verb = "would be deleted" if summary.get("check_mode") else "deleted"
+            tail += f"; {summary.get('orphans_deleted_total', 0)} orphaned session(s) {verb}, {summary.get('orphans_total', 0)} left"
     return "\n".join(out + ["", tail.rstrip(": ")])
+
+
+def _prune_shown(summary):
+    """Whether the reset summary shows the orphans deleted: reset_prune_orphans was on, or something was deleted."""
+    if summary.get("playbook", "reset") != "reset":
+        return False
+    return bool((summary.get("options") or {}).get("reset_prune_orphans")) or bool(summary.get("orphans_deleted_total"))
 
 
 def _note(report):
