@@ -489,7 +489,8 @@ def main() -> None:
         partial = {}
         if manager is not None:
             # What was already done before the failure (for example deleted, then ensure failed).
-            partial = {key: manager.result[key] for key in ("changed", "previous_session_id", "replaced", "deleted_at_wasender", "stale", "stale_confirmed", "reason")}
+            done = ("changed", "previous_session_id", "replaced", "deleted_at_wasender", "stale", "stale_confirmed", "reason")
+            partial = {key: manager.result[key] for key in done}
         fail(module, error, **partial)
     module.exit_json(**result)
 
