@@ -160,3 +160,40 @@ def test_serial_batches_stop_at_max_fail_percentage(incident_fleet, tmp_path):
     assert hosts["bot-b"]["status"] == "failed"
     assert hosts["bot-c"]["status"] == "no_result"
     assert fleet.hosts["bot-c"].stored_session_id("ordination@dr-wagner.test") == fleet.hosts["bot-c"].user("ordination@dr-wagner.test").session_id
+
+
+def test_db_reset_of_all_users_with_prune_leaves_no_orphan_and_the_report_lists_them(incident_fleet, tmp_path):
+    fleet = incident_fleet
+    write_group_vars(fleet, "bots", {"reset_method": "db"})
+    reports = tmp_path / "reports"
+    healthy = fleet.hosts["bot-a"].user("dr.huber@praxis-huber.test")
+    prune = {"reset_scope": "all", "reset_prune_orphans": True, "reset_prune_orphan_owners": "any", "reset_prune_orphan_min_age": 0}
+
+    check = reset(fleet, reports, check=True, **prune)
+    assert check.rc == 0, check.explain()
+    assert not [r for r in fleet.wasender.requests() if r.get("mutating")]
+    hosts = by_host(read_json(reports / "reset.json"))
+    assert [o["session_id"] for o in hosts["bot-c"]["orphans_deleted"]] == fleet.hosts["bot-c"].orphan_session_ids
+
+    with AutoPhone(fleet):
+        run = reset(fleet, reports, **prune)
+    assert run.rc == 0, run.explain()
+    report = read_json(reports / "reset.json")
+    hosts = by_host(report)
+    # bot-a's live session was cleared in the database (scope all) and then deleted at Wasender as an orphan of a known user.
+    assert [(o["session_id"], o["user_known"]) for o in hosts["bot-a"]["orphans_deleted"]] == [(healthy.session_id, True)]
+    assert [(o["session_id"], o["user_known"]) for o in hosts["bot-c"]["orphans_deleted"]] == [(fleet.hosts["bot-c"].orphan_session_ids[0], False)]
+    assert report["orphans_deleted_total"] == 2 and report["orphans_total"] == 0
+    assert report["options"]["reset_prune_orphans"] is True and report["options"]["reset_prune_orphan_owners"] == "any"
+    assert not [row for row in fleet.status() if row.get("verdict") == "orphan"]
+    assert "DELETED" in run.stdout and "2 orphaned session(s) deleted, 0 left" in run.stdout
+    markdown = (reports / "reset.md").read_text(encoding="utf-8")
+    assert "Orphaned Wasender sessions deleted:" in markdown and f"- {healthy.session_id} `user-{healthy.id}`" in markdown
+
+    # A second run (scope stale) with prune changes nothing; without it (the default) the column is not shown.
+    second = reset(fleet, reports, **{**prune, "reset_scope": "stale"})
+    assert second.rc == 0 and second.changed() == 0, second.explain()
+    assert "0 orphaned session(s) deleted, 0 left" in second.stdout
+    third = reset(fleet, reports)
+    assert third.rc == 0 and third.changed() == 0, third.explain()
+    assert "DELETED" not in third.stdout and "orphaned session(s) deleted" not in third.stdout
