@@ -3,10 +3,12 @@
 1. start 3 simulated bot hosts (bot-a healthy, bot-b one stale user, bot-c two stale users and an orphan)
    sharing one fake Wasender API;
 2. run wabot.wasender.health: it shows the incident (and exits 2 with fail_on=[stale], as a CI job would);
-3. run wabot.wasender.reset: api method on group api_hosts, db method on group db_hosts (group_vars);
+3. run wabot.wasender.reset: api method on group api_hosts, db method on group db_hosts (group_vars), and
+   reset_prune_orphans=true: bot-c's orphaned Wasender session is deleted (owners=any: each simulated host
+   has its own Wasender account; min_age=0: the simulated sessions are seconds old);
    the QR codes are drawn in the terminal and saved as PNG files, and the demo plays the operator's phone:
    it "scans" each QR code shown, so the verify step sees the sessions become ready;
-4. run wabot.wasender.health again: every host is ok;
+4. run wabot.wasender.health again: every host is ok, with 0 orphaned sessions;
 5. stop the simulator - always, also on failure or Ctrl-C.
 
 Run it through `make demo` (which sets up the virtualenv and the collection path), or directly with the
@@ -16,6 +18,7 @@ virtualenv's python from the repository root.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -91,6 +94,14 @@ class Phone:
             print(f"\n    [demo] scan of session {session_id} failed: {exc}\n", flush=True)
 
 
+def read_report(path: Path) -> dict:
+    """A JSON report of the playbooks; empty when it was not written."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--dir", default=str(REPO / "build" / "demo"), help="work directory (fleet and reports)")
@@ -131,15 +142,32 @@ def main() -> int:
         rc = run_playbook("health", inventory, ["-e", '{"fail_on": ["stale"]}', "-e", f"reports_dir={reports}"])
         print(f"\n[demo] health exit code {rc} ({'stale sessions found' if rc else 'no stale session?!'})")
 
-        banner("3/5  Reset: api method on api_hosts, db method on db_hosts; the demo's phone scans each QR code")
+        banner("3/5  Reset: api method on api_hosts, db method on db_hosts, orphans pruned; the demo's phone scans each QR code")
+        print(
+            "  reset_prune_orphans=true deletes the orphaned Wasender sessions; owners=any because every simulated host\n"
+            "  has a Wasender account of its own (never on a shared account); min_age=0 because the simulated sessions\n"
+            "  are seconds old (real deployments keep the default 300 s)."
+        )
         phone = Phone(fleet, args.scan_delay)
-        rc_reset = run_playbook("reset", inventory, ["-e", f"reports_dir={reports}", "-e", "verify_timeout=60"], on_line=phone.on_line)
+        prune = ["-e", "reset_prune_orphans=true", "-e", "reset_prune_orphan_owners=any", "-e", "reset_prune_orphan_min_age=0"]
+        rc_reset = run_playbook(
+            "reset", inventory, ["-e", f"reports_dir={reports}", "-e", "verify_timeout=60", *prune], on_line=phone.on_line
+        )
         for timer in phone.timers:
             timer.join(timeout=5)
         print(f"\n[demo] reset exit code {rc_reset}; {len(phone.scanned)} QR code(s) scanned")
 
-        banner("4/5  Health check again: every host ok")
-        rc_after = run_playbook("health", inventory, ["-e", '{"fail_on": ["stale", "needs_scan", "unknown"]}', "-e", f"reports_dir={reports}"])
+        deleted = read_report(reports / "reset.json").get("orphans_deleted_total", 0)
+        print(f"[demo] reset deleted {deleted} orphaned Wasender session(s)")
+
+        banner("4/5  Health check again: every host ok, no orphaned session left")
+        rc_after = run_playbook(
+            "health", inventory, ["-e", '{"fail_on": ["stale", "needs_scan", "unknown", "orphans"]}', "-e", f"reports_dir={reports}"]
+        )
+        after = read_report(reports / "health.json")
+        orphans = {host["host"]: len(host.get("orphans") or []) for host in after.get("hosts", [])}
+        print(f"\n[demo] health exit code {rc_after}; orphaned Wasender sessions per host: "
+              + ", ".join(f"{name} {count}" for name, count in orphans.items()))
 
         banner("Where things are")
         print(f"  reset report:  {reports / 'reset.md'}  and  {reports / 'reset.json'}")
@@ -151,7 +179,7 @@ def main() -> int:
             backups = sorted(Path(host.db_path).parent.glob("*.bak"))
             for backup in backups:
                 print(f"  DB backup:     {backup} (mode {oct(backup.stat().st_mode & 0o777)})")
-        ok = rc != 0 and rc_reset == 0 and rc_after == 0
+        ok = rc != 0 and rc_reset == 0 and rc_after == 0 and deleted > 0 and not any(orphans.values())
     except KeyboardInterrupt:
         print("\n[demo] interrupted")
     finally:
