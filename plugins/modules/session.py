@@ -25,19 +25,18 @@ description:
 author:
   - wabot.wasender developers (@wabot)
 extends_documentation_fragment:
+  - wabot.wasender.attributes
   - wabot.wasender.bot_api
   - wabot.wasender.bot_env
   - wabot.wasender.wasender_api
   - wabot.wasender.http_options
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Only read-only calls are made (C(GET /user/status), C(GET /user/qr), Wasender C(GET) calls); the module
         reports what would change.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Shows the session id and status before and after.

@@ -33,17 +33,16 @@ description:
 author:
   - wabot.wasender developers (@wabot)
 extends_documentation_fragment:
+  - wabot.wasender.attributes
   - wabot.wasender.http_options
   - wabot.wasender.bot_env
   - wabot.wasender.wasender_api
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Lists exactly what would be reset; the database is opened read-only, so the file stays byte-identical, and no backup is written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Shows each affected user's session id before and after (at most O(report_limit) users).

@@ -25,18 +25,17 @@ description:
 author:
   - wabot.wasender developers (@wabot)
 extends_documentation_fragment:
+  - wabot.wasender.attributes
   - wabot.wasender.bot_api
   - wabot.wasender.bot_env
   - wabot.wasender.wasender_api
   - wabot.wasender.http_options
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - The module is read-only; it runs the same in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   db_path:

@@ -24,17 +24,16 @@ description:
 author:
   - wabot.wasender developers (@wabot)
 extends_documentation_fragment:
+  - wabot.wasender.attributes
   - wabot.wasender.bot_env
   - wabot.wasender.wasender_api
   - wabot.wasender.http_options
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Lists the sessions (one read-only call) and reports what would be deleted in RV(deleted); no C(DELETE) is sent.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Before and after lists of the orphaned session ids of the host.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -12,28 +11,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.integration.ansible_runner import ansible_env
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 _RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
-
-
-def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment `make` gives ansible-playbook, minus colours."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-            "ANSIBLE_COLLECTIONS_PATH": str(REPO / "build" / "collections"),
-            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_LOCALHOST_WARNING": "0",
-            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-    )
-    env.update(extra or {})
-    return env
 
 
 @dataclass
