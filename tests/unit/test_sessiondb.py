@@ -254,6 +254,38 @@ def test_backup_is_a_verified_private_copy_of_the_pre_reset_database(db: Path) -
     assert not [name for name in files(db) if name.endswith((".partial", "-journal"))]
 
 
+class _CorruptCopy(sqlite3.Connection):
+    """A backup target whose PRAGMA integrity_check reports damage (a bad disk under backup_dir)."""
+
+    def execute(self, sql: str, *args: t.Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if sql.startswith("PRAGMA integrity_check"):
+            return super().execute("SELECT '*** in database main *** Page 3: btreeInitPage() returns error code 11'")
+        return super().execute(sql, *args)
+
+
+def test_backup_failing_integrity_check_stops_before_any_write(monkeypatch: pytest.MonkeyPatch, db: Path) -> None:
+    real = sqlite3
+
+    class Sqlite3:
+        def __getattr__(self, name: str) -> t.Any:
+            return getattr(real, name)
+
+        @staticmethod
+        def connect(path: t.Any, *args: t.Any, **kwargs: t.Any) -> sqlite3.Connection:
+            if str(path).endswith(".partial"):
+                kwargs["factory"] = _CorruptCopy
+            return real.connect(path, *args, **kwargs)
+
+    monkeypatch.setattr(sdb, "sqlite3", Sqlite3())
+    digest, before = sha(db), rows(db)
+    result = run_module({"path": str(db), "scope": "all"})
+    assert result.get("failed") is True, result
+    assert "failed PRAGMA integrity_check" in result["msg"] and "Nothing was changed" in result["msg"], result["msg"]
+    assert result["changed"] is False
+    assert sha(db) == digest and rows(db) == before
+    assert not [name for name in files(db) if name != db.name], files(db)
+
+
 def test_backup_dir_and_pruning(tmp_path: Path, db: Path) -> None:
     backups = tmp_path / "backups"
     backups.mkdir()
