@@ -476,6 +476,39 @@ def test_lock_past_busy_timeout_fails_with_nothing_changed(db: Path, statement: 
     assert integrity(db) == ["ok"]
 
 
+def test_lock_after_the_first_batch_reports_the_rows_done_and_a_rerun_finishes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    seed(path, 30, lambda i: str(700 + i))
+    before = rows(path)
+    bot = sqlite3.connect(str(path), isolation_level=None)
+    emit = sdb.Resetter._emit  # pylint: disable=protected-access
+
+    def bot_takes_the_lock(self: t.Any, event: str, **info: t.Any) -> None:
+        emit(self, event, **info)
+        if event == "committed" and info["batch"] == 1 and not bot.in_transaction:
+            bot.execute("BEGIN IMMEDIATE")  # the live bot holds the write lock past busy_timeout
+
+    monkeypatch.setattr(sdb.Resetter, "_emit", bot_takes_the_lock)
+    try:
+        result = run_module({"path": str(path), "scope": "all", "batch_size": 10, "busy_timeout": 200})
+    finally:
+        bot.execute("ROLLBACK")
+        bot.close()
+    assert result.get("failed") is True, result
+    assert result["msg"].startswith("database is locked"), result["msg"]
+    assert "10 rows were reset before; run the module again to finish" in result["msg"], result["msg"]
+    assert result["changed"] is True and result["count"] == 10 and result["batches"] == 1
+    after = rows(path)
+    cleared = [uid for uid, row in after.items() if row != before[uid]]
+    assert len(cleared) == 10 and all(sessions(path)[uid] == (None, None) for uid in cleared)
+    assert integrity(path) == ["ok"]
+
+    monkeypatch.undo()
+    again = run_module({"path": str(path), "scope": "all", "batch_size": 10})
+    assert again["changed"] is True and again["count"] == 20
+    assert set(sessions(path).values()) == {(None, None)}
+
+
 # ------------------------------------------------------------------------------------ batch guards
 
 
