@@ -137,8 +137,10 @@ def test_stale_reset_changes_exactly_the_stale_users(tmp_path: Path, incident_fl
             else:
                 assert after[uid] == row  # healthy users byte-for-byte unchanged
         assert bool(reset["backup_path"]) is bool(expected)
-        if expected:
-            assert "reset" in reset["diff"]["after"] or reset["diff"]["after"].count("null") == len(expected)
+        # the diff: before and after session id per user
+        diff = reset.get("diff", {"before": "", "after": ""})
+        assert diff["before"] == "".join(f"{e['email']} ({e['user_id']}): {e['previous_session_id']}\n" for e in reset["reset"])
+        assert diff["after"] == "".join(f"{e['email']} ({e['user_id']}): null\n" for e in reset["reset"])
         # the token from backend/.env never shows up in the results
         token = Path(host.env_path).read_text(encoding="utf-8").split("WASENDER_API_TOKEN=")[1].split()[0].strip("\"'")
         assert token not in run.output and token not in json.dumps(run.results)
