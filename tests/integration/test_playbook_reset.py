@@ -162,6 +162,22 @@ def test_serial_batches_stop_at_max_fail_percentage(incident_fleet, tmp_path):
     assert fleet.hosts["bot-c"].stored_session_id("ordination@dr-wagner.test") == fleet.hosts["bot-c"].user("ordination@dr-wagner.test").session_id
 
 
+def test_serial_batches_go_on_after_a_failed_host_by_default(incident_fleet, tmp_path):
+    # serial 1: bot-b's batch fails entirely, which ends an Ansible play whatever max_fail_percentage says;
+    # the default (100) must still run bot-c, and fail bot-b at the end.
+    fleet = incident_fleet
+    fleet.hosts["bot-b"].stop()
+    with AutoPhone(fleet):
+        run = reset(fleet, tmp_path / "reports", reset_serial=1, wabot_http_retries=0)
+    assert run.rc == 2, run.explain()
+    assert run.failed_hosts() == {"bot-b"}, run.explain()
+    hosts = by_host(read_json(tmp_path / "reports" / "reset.json"))
+    assert {name: h["status"] for name, h in hosts.items()} == {"bot-a": "ok", "bot-b": "failed", "bot-c": "ok"}
+    bot_c = fleet.hosts["bot-c"]
+    for user in bot_c.users:
+        assert bot_c.stored_session_id(user.email) not in (None, user.session_id), user.email
+
+
 def test_db_reset_of_all_users_with_prune_leaves_no_orphan_and_the_report_lists_them(incident_fleet, tmp_path):
     fleet = incident_fleet
     write_group_vars(fleet, "bots", {"reset_method": "db"})
