@@ -178,6 +178,21 @@ def test_serial_batches_go_on_after_a_failed_host_by_default(incident_fleet, tmp
         assert bot_c.stored_session_id(user.email) not in (None, user.session_id), user.email
 
 
+def test_an_unreachable_host_is_reported_and_the_later_batches_run(incident_fleet, tmp_path):
+    fleet = incident_fleet
+    host_vars = Path(fleet.inventory_path).parent / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    (host_vars / "bot-b.yml").write_text("ansible_connection: ssh\nansible_host: 127.0.0.1\nansible_port: 1\n", encoding="utf-8")
+    with AutoPhone(fleet):
+        run = reset(fleet, tmp_path / "reports", reset_serial=1)
+    assert run.rc == 2, run.explain()
+    assert run.failed_hosts() == {"bot-b"}, run.explain()
+    report = read_json(tmp_path / "reports" / "reset.json")
+    hosts = by_host(report)
+    assert {name: h["status"] for name, h in hosts.items()} == {"bot-a": "ok", "bot-b": "failed", "bot-c": "ok"}
+    assert [(f["host"], f["error"].startswith("host unreachable:")) for f in report["failed_hosts"]] == [("bot-b", True)], report["failed_hosts"]
+
+
 def test_db_reset_of_all_users_with_prune_leaves_no_orphan_and_the_report_lists_them(incident_fleet, tmp_path):
     fleet = incident_fleet
     write_group_vars(fleet, "bots", {"reset_method": "db"})
