@@ -34,7 +34,7 @@ def _secrets(fleet) -> dict[str, str]:
     found = {}
     for host in fleet.bots:
         for line in Path(host.env_path).read_text(encoding="utf-8").splitlines():
-            key, _, value = line.partition("=")
+            key, _sep, value = line.partition("=")
             if key in ("JWT_SECRET", "WASENDER_API_TOKEN", "WASENDER_WEBHOOK_SECRET") and value:
                 found[f"{host.name} {key}"] = value.strip("\"'")
     return found
