@@ -43,8 +43,8 @@ class Verdict:
     reason: str | None = None
 
 
-def is_stale(session_id: t.Any, index: SessionIndex) -> bool:
-    """True when ``session_id`` is set and absent from Wasender's session list (one list call per host)."""
+def is_stale(session_id: t.Any, index: t.Container[str]) -> bool:
+    """True when ``session_id`` is set and absent from Wasender's session ids (an index or a set; one list call per host)."""
     if session_id is None or str(session_id).strip() == "":
         return False
     return str(session_id).strip() not in index
@@ -79,7 +79,7 @@ def classify_stored(session_id: t.Any, index: SessionIndex | None, no_index_reas
     if index is None:
         return Verdict(UNKNOWN, no_index_reason or "no Wasender credentials: whether the stored id still exists cannot be decided")
     sid = str(session_id).strip()
-    if sid not in index:
+    if is_stale(sid, index):
         return Verdict(STALE, f"session {sid} is stored but Wasender has no such session (deleted there)")
     return classify_wasender_status(wasender_status(index[sid]))
 

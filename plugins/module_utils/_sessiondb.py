@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._health import is_stale
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 TABLE = "users"
@@ -148,7 +149,7 @@ class Selection:
         if session_id is None:
             return False
         if self.scope == "stale":
-            return str(session_id) not in t.cast(frozenset, self.live_ids)
+            return is_stale(session_id, t.cast(frozenset, self.live_ids))
         return True
 
 
