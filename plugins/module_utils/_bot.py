@@ -51,6 +51,17 @@ class BotAuth:
     mode: str
     token: str = field(repr=False)
     source: str = ""
+    # Minted tokens are signed anew for every request, so no wait outlives them (the bot rejects exp < now).
+    renew: t.Callable[[], str] | None = field(default=None, repr=False)
+    on_token: t.Callable[[str], None] | None = field(default=None, repr=False)
+
+    def current(self) -> str:
+        """The token to send now: a freshly minted one when this auth mints, else the one given."""
+        if self.renew is not None:
+            self.token = self.renew()
+            if self.on_token is not None:
+                self.on_token(self.token)
+        return self.token
 
     @property
     def description(self) -> str:
@@ -130,15 +141,19 @@ def judge_stale(
 ) -> StaleVerdict:
     """Decide whether the stored session is stale and whether to replace it.
 
-    ``checked`` says whether Wasender was asked about the id (credentials known, and it answered);
-    ``wasender_session`` is then its session, or None for its HTTP 404. Only a Wasender 404
-    confirms staleness: the bot's ``unknown`` alone also means "the bot cannot reach Wasender",
+    ``checked`` says whether Wasender was asked about the id (credentials known, and its trusted session
+    list answered); ``wasender_session`` is then its session, or None when the list lacks it. Only Wasender
+    confirms staleness (absent, or listed as expired): the bot's ``unknown`` alone also means "the bot cannot reach Wasender",
     so an unconfirmed stale-looking session is replaced only with ``replace_unconfirmed``, and a
     session Wasender still has is never replaced.
     """
     if not state.suspect_stale:
         return StaleVerdict(stale=False, confirmed=None, replace=False)
     sid = state.session_id
+    if checked and str((wasender_session or {}).get("status") or "").lower() == "expired":
+        # The bot maps Wasender's expired to unknown and cannot reconnect it (contract section 3): replaced like a stale one.
+        reason = f"Wasender lists session {sid} as expired: it cannot connect again"
+        return StaleVerdict(stale=True, confirmed=True, replace=replace_stale, reason=reason)
     if checked and wasender_session is not None:
         return StaleVerdict(
             stale=False,
@@ -223,7 +238,7 @@ class BotClient:
         if authenticated:
             if self.auth is None:
                 raise WabotError(f"internal error: {method} /{path} needs a token but none was resolved")
-            headers["Authorization"] = f"Bearer {self.auth.token}"
+            headers["Authorization"] = f"Bearer {self.auth.current()}"
         return self.http.request(method, path, payload=payload, headers=headers)
 
     def _unauthorized(self, response: Response) -> WabotError:
@@ -295,9 +310,9 @@ class BotClient:
 
     # -- routes ----------------------------------------------------------------------------------
 
-    def health(self) -> dict[str, t.Any]:
+    def health(self, path: str = "health") -> dict[str, t.Any]:
         """``GET /health`` (no auth): ``{"status":"OK","timestamp","environment"}``."""
-        response = self._request("GET", "health", authenticated=False)
+        response = self._request("GET", path.lstrip("/"), authenticated=False)
         if response.status != 200:
             raise self._failure(response)
         return self._json(response)
@@ -328,6 +343,18 @@ class BotClient:
     def me(self) -> dict[str, t.Any]:
         """``GET /api/auth/me``: userId, accountId, email, preferredLanguage, role."""
         return self._data(self._request("GET", "api/auth/me"))
+
+    def user_exists(self) -> bool | None:
+        """Whether the token's user has a row in the bot's database: ``GET /api/auth/me`` answers
+        ``404 {"error":"User not found"}`` for a validly signed token of a missing user (contract section 3).
+        None when this bot cannot tell (no such route: a non-JSON answer from its frontend proxy)."""
+        response = self._request("GET", "api/auth/me")
+        if response.status == 404 and response.is_json():
+            return False
+        if response.status in (404, 502, 503, 504) and not response.is_json():
+            return None
+        self._data(response)
+        return True
 
     def status(self) -> SessionState:
         """``GET /api/whatsapp/user/status`` (read-only; the bot asks Wasender)."""
@@ -408,8 +435,12 @@ def resolve_auth(
             secret, mode, source = require_key(dict(env), "JWT_SECRET", path), AUTH_BOT_ENV, path
         else:
             raise WabotError("user_id is set but there is no secret to sign a token with: set bot_env_file (the bot's .env) or jwt_secret")
-        token = mint(secret, str(user_id), params.get("account_id"), lifetime=lifetime)
-        client.auth = BotAuth(mode=mode, token=token, source=source)
+        account_id = params.get("account_id")
+
+        def renew() -> str:
+            return mint(secret, str(user_id), account_id, lifetime=lifetime)
+
+        client.auth = BotAuth(mode=mode, token=renew(), source=source, renew=renew)
         return client.auth
     raise WabotError(
         "no way to authenticate to the bot: set user_id with bot_env_file (or jwt_secret) to mint a token,"

@@ -142,6 +142,7 @@ def bot_client(module: t.Any, env: t.Mapping[str, str], authenticate: bool = Tru
     if authenticate:
         auth: BotAuth = resolve_auth(module.params, env, client)
         register_secrets(module, auth.token)
+        auth.on_token = lambda token: register_secrets(module, token)
     return client
 
 

@@ -24,13 +24,24 @@ from ansible_collections.wabot.wasender.plugins.module_utils._wasender import SE
 OK = "ok"
 NEEDS_SCAN = "needs_scan"
 STALE = "stale"
+EXPIRED = "expired"
 MISSING = "missing"
 UNKNOWN = "unknown"
-HEALTH_CLASSES: tuple[str, ...] = (OK, NEEDS_SCAN, STALE, MISSING, UNKNOWN)
+HEALTH_CLASSES: tuple[str, ...] = (OK, NEEDS_SCAN, STALE, EXPIRED, MISSING, UNKNOWN)
+# The classes a reset with scope stale replaces: deleted at Wasender, or listed there but expired.
+REPLACE_CLASSES: tuple[str, ...] = (STALE, EXPIRED)
 
 # Wasender statuses (compared lower-cased); the bot's own vocabulary is _bot.READY_STATUSES / SCAN_STATUSES.
-WASENDER_OK = frozenset({"connected", "ready", "online"})
-WASENDER_SCAN = frozenset({"need_scan", "connecting", "qr", "logged_out", "expired", "need_passkey", "disconnected", "idle", "offline"})
+# The bot maps logged_out and need_scan to its "qr" status and connects such a session on ensure, so a scan
+# revives it (backend/src/services/wasenderApiClient.ts mapWasenderStatusToInternal; contract section 3).
+# It maps expired and need_passkey to "unknown", like a deleted session:
+# - expired: the session cannot connect again; the bot keeps reporting unknown. Classed EXPIRED and replaced
+#   like a stale one (through the bot's DELETE, which also deletes it at Wasender, then ensure).
+# - need_passkey: the phone must confirm the account's passkey; a new session would need the same. Classed
+#   NEEDS_SCAN (a human acts on the phone), never replaced.
+WASENDER_OK = frozenset({"connected", "ready", "online", "authenticated", "auth"})
+WASENDER_SCAN = frozenset({"need_scan", "connecting", "qr", "pairing", "waiting_for_qr", "requires_qr", "logged_out", "need_passkey", "disconnected", "idle", "offline"})
+WASENDER_EXPIRED = frozenset({"expired"})
 
 SessionIndex = t.Mapping[str, t.Mapping[str, t.Any]]
 
@@ -67,6 +78,10 @@ def classify_wasender_status(status: str | None) -> Verdict:
     value = (status or "").lower()
     if value in WASENDER_OK:
         return Verdict(OK)
+    if value in WASENDER_EXPIRED:
+        return Verdict(EXPIRED, "Wasender lists the session as expired: it cannot connect again and the bot reports it as unknown; reset replaces it")
+    if value == "need_passkey":
+        return Verdict(NEEDS_SCAN, "Wasender status need_passkey: confirm the account's passkey on the phone (the bot reports unknown meanwhile)")
     if value in WASENDER_SCAN:
         return Verdict(NEEDS_SCAN, f"Wasender status {value}: the session waits for a QR scan (or a reconnect)")
     return Verdict(UNKNOWN, f"Wasender reports status {status!r}, which this collection does not know")
@@ -107,6 +122,8 @@ def classify_bot(
         if wasender_session is None:
             return Verdict(STALE, f"session {session_id} is stored but Wasender answers 404 for it (deleted there)")
         verdict = classify_wasender_status(wasender_status(wasender_session))
+        if verdict.health in (EXPIRED, NEEDS_SCAN):
+            return verdict  # statuses the bot itself maps to unknown (expired, need_passkey)
         return Verdict(
             UNKNOWN,
             f"bot reports status {status} for session {session_id} but Wasender has it (status {wasender_status(wasender_session)},"

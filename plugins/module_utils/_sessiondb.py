@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
-from ansible_collections.wabot.wasender.plugins.module_utils._health import is_stale
+from ansible_collections.wabot.wasender.plugins.module_utils._health import is_stale, parse_timestamp
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 TABLE = "users"
@@ -47,7 +47,7 @@ IN_CHUNK = 500
 BACKUP_STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _BACKUP_STAMP_RE = r"\d{8}T\d{6}\.\d{6}Z"
 
-_SELECT_ROWS = f"SELECT rowid, id, email, wasender_session_id FROM {TABLE}"  # nosec - constant identifiers
+_SELECT_ROWS = f"SELECT rowid, id, email, wasender_session_id, wasender_session_updated_at FROM {TABLE}"  # nosec - constant identifiers
 
 Hook = t.Callable[[str, t.Mapping[str, t.Any]], None]
 
@@ -60,6 +60,7 @@ class UserRow:
     user_id: t.Any
     email: t.Any
     session_id: t.Any
+    updated_at: t.Any = field(default=None, compare=False)
 
     def report(self) -> dict[str, t.Any]:
         return {
@@ -136,6 +137,10 @@ class Selection:
     scope: str
     live_ids: frozenset[str] | None = None
     rowids: tuple[int, ...] | None = None
+    # stale: epoch ms just before Wasender's list was requested. A row whose id was stored at or after it may hold a
+    # session the list could not show yet (the bot creates the session at Wasender, then stores its id): never stale.
+    listed_at_ms: int | None = None
+    recent: int = 0
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -145,12 +150,28 @@ class Selection:
         if self.scope == "users" and self.rowids is None:
             raise WabotError("scope=users needs the users to reset: set the users option")
 
-    def is_target(self, session_id: t.Any) -> bool:
+    def is_target(self, session_id: t.Any, updated_at: t.Any = None) -> bool:
         if session_id is None:
             return False
         if self.scope == "stale":
-            return is_stale(session_id, t.cast(frozenset, self.live_ids))
+            if not is_stale(session_id, t.cast(frozenset, self.live_ids)):
+                return False
+            if self.listed_at_ms is not None and not stored_before(updated_at, self.listed_at_ms):
+                self.recent += 1
+                return False
+            return True
         return True
+
+
+def stored_before(updated_at: t.Any, moment_ms: int) -> bool:
+    """Whether a ``wasender_session_updated_at`` value lies before ``moment_ms``.
+
+    The bot writes epoch milliseconds (JavaScript ``Date``), column defaults and other tools write text time stamps
+    (contract section 1: mixed formats). A missing or unreadable value counts as old: such ids were stored by an older
+    bot or by hand, not in the last moments.
+    """
+    seconds = parse_timestamp(updated_at)
+    return seconds is None or seconds * 1000.0 < moment_ms
 
 
 def now_ms() -> int:
@@ -275,6 +296,27 @@ def any_session_ids(conn: sqlite3.Connection) -> bool:
     return conn.execute(f"SELECT 1 FROM {TABLE} WHERE wasender_session_id IS NOT NULL LIMIT 1").fetchone() is not None
 
 
+def iter_stored_ids(conn: sqlite3.Connection, page_size: int = 5000) -> t.Iterator[str]:
+    """Every stored session id, streamed in rowid order (short reads, no lock held between pages)."""
+    last = -(2 ** 63)
+    query = f"SELECT rowid, wasender_session_id FROM {TABLE} WHERE rowid > ? AND wasender_session_id IS NOT NULL ORDER BY rowid LIMIT ?"
+    while True:
+        page = conn.execute(query, (last, page_size)).fetchall()
+        for _rowid, session_id in page:
+            yield str(session_id)
+        if len(page) < page_size:
+            return
+        last = page[-1][0]
+
+
+def known_user_ids(conn: sqlite3.Connection, user_ids: t.Iterable[str]) -> set[str]:
+    """Which of ``user_ids`` are users of this database (primary-key look-ups)."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(user_ids)):
+        found.update(str(row[0]) for row in conn.execute(f"SELECT id FROM {TABLE} WHERE id IN ({_marks(len(chunk))})", tuple(chunk)))
+    return found
+
+
 def resolve_users(conn: sqlite3.Connection, entries: t.Sequence[str]) -> tuple[int, ...]:
     """Rowids of the users named by id or email; any unknown entry is an error (nothing is changed)."""
     rowids: set[int] = set()
@@ -302,7 +344,7 @@ def iter_candidates(conn: sqlite3.Connection, selection: Selection, page_size: i
             query = f"{_SELECT_ROWS} WHERE rowid IN ({_marks(len(chunk))}) AND wasender_session_id IS NOT NULL ORDER BY rowid"
             for raw in conn.execute(query, tuple(chunk)).fetchall():
                 row = UserRow(*raw)
-                if selection.is_target(row.session_id):
+                if selection.is_target(row.session_id, row.updated_at):
                     yield row
         return
     last = -(2 ** 63)
@@ -313,7 +355,7 @@ def iter_candidates(conn: sqlite3.Connection, selection: Selection, page_size: i
             return
         for raw in page:
             row = UserRow(*raw)
-            if selection.is_target(row.session_id):
+            if selection.is_target(row.session_id, row.updated_at):
                 yield row
         last = page[-1][0]
         if len(page) < page_size:
@@ -345,15 +387,51 @@ def list_backups(db_path: str, backup_dir: str) -> list[str]:
     return [os.path.join(backup_dir, name) for name in names]
 
 
+def backup_dir_problem(backup_dir: str) -> str | None:
+    """Why ``backup_dir`` cannot be used or created (for check mode's "would fail"); None when it can."""
+    if os.path.isdir(backup_dir):
+        return None if os.access(backup_dir, os.W_OK | os.X_OK) else f"backup_dir {backup_dir} is not writable"
+    if os.path.exists(backup_dir):
+        return f"backup_dir {backup_dir} exists but is not a directory"
+    parent = os.path.dirname(os.path.abspath(backup_dir))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        return f"backup_dir {backup_dir} does not exist and cannot be created ({parent} is not a writable directory)"
+    return None
+
+
+def ensure_backup_dir(backup_dir: str, db_info: os.stat_result) -> bool:
+    """Create ``backup_dir`` (and missing parents) mode 0700, owned like the database; True when it was created."""
+    if os.path.isdir(backup_dir):
+        return False
+    problem = backup_dir_problem(backup_dir)
+    if problem:
+        raise WabotError(f"{problem}: create it or set backup_dir to a writable directory. Nothing was changed")
+    missing = []
+    path = os.path.abspath(backup_dir)
+    while not os.path.exists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    try:
+        for directory in reversed(missing):
+            os.mkdir(directory, 0o700)
+            os.chmod(directory, 0o700)
+            if (os.stat(directory).st_uid, os.stat(directory).st_gid) != (db_info.st_uid, db_info.st_gid):
+                os.chown(directory, db_info.st_uid, db_info.st_gid)
+    except OSError as exc:
+        raise WabotError(f"cannot create backup_dir {backup_dir}: {exc.strerror or exc}. Nothing was changed") from None
+    return True
+
+
 def make_backup(conn: sqlite3.Connection, db_path: str, backup_dir: str, keep: int) -> Backup:
     """Online backup of ``conn``'s database into ``backup_dir``: mode 0600, owner of the database, verified, pruned.
 
     Any failure (missing or read-only directory, no space, I/O error) raises before the database is touched.
     """
     started = time.monotonic()
-    if not os.path.isdir(backup_dir):
-        raise WabotError(f"backup_dir {backup_dir} does not exist or is not a directory: create it or set backup_dir. Nothing was changed")
     db_info = os.stat(db_path)
+    ensure_backup_dir(backup_dir, db_info)
     try:
         free = shutil.disk_usage(backup_dir).free
     except OSError:

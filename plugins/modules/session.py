@@ -15,8 +15,8 @@ description:
   - O(state=present) ensures a session with C(POST /api/whatsapp/user/session/ensure). When the stored session id
     is stale (deleted at Wasender), it first clears it with C(DELETE /api/whatsapp/user/session), because the bot's
     ensure route does not repair a stale id.
-  - A session is only replaced when Wasender confirms it is gone (HTTP 404 for its id), which needs Wasender
-    credentials. The bot alone cannot tell a deleted session from its own trouble reaching Wasender, so without
+  - A session is only replaced when Wasender confirms it is gone (its session list lacks the id, or lists it as
+    C(expired)), which needs Wasender credentials. The bot alone cannot tell a deleted session from its own trouble reaching Wasender, so without
     credentials a stale-looking session is reported and kept unless O(replace_unconfirmed=true).
   - O(state=absent) clears the user's session with C(DELETE /api/whatsapp/user/session); the bot deletes it at
     Wasender too.
@@ -60,7 +60,7 @@ options:
       - With O(state=present), replace a stale session that Wasender B(confirms) is gone - delete the stored id, then
         ensure a new session.
       - A session looks stale when the bot reports a stored C(sessionId) with status C(unknown); it is confirmed stale
-        when Wasender answers HTTP 404 for that id. The module asks Wasender when Wasender credentials are known
+        when the Wasender account's session list (one call) lacks that id or lists it as C(expired). The module asks Wasender when Wasender credentials are known
         (O(wasender_api_token), or C(WASENDER_API_TOKEN) in O(bot_env_file)).
       - An id that Wasender still has is never replaced, even if the bot reports C(unknown) (the bot cannot reach
         Wasender, for example its own token is rejected); the module keeps it, warns and explains in RV(reason).
@@ -85,13 +85,21 @@ options:
       - Has no effect when Wasender credentials are known (Wasender decides) or with O(replace_stale=false).
     type: bool
     default: false
-  return_qr:
+  qr_path:
     description:
-      - Return the QR code to scan when the session is waiting for a scan - RV(qr_data_url) from the bot's
-        C(GET /api/whatsapp/user/qr) and RV(qr_code), the raw payload from Wasender when Wasender credentials
-        are known.
-      - In check mode Wasender is not asked to connect, so RV(qr_data_url) and RV(qr_code) are only returned when a QR
-        is already pending.
+      - When the session waits for a scan, write its QR code as a PNG image (the bot's C(GET /api/whatsapp/user/qr))
+        to this path on the host the module runs on (with C(delegate_to=localhost), the controller), mode C(0600),
+        replacing the file atomically. RV(qr_path) says whether a file was written.
+      - A QR code links a phone to the user's WhatsApp session for about 45 seconds, so it is never returned in the
+        result; to hand codes to an operator while they rotate, use M(wabot.wasender.qr_handoff) or the C(reset) playbook.
+      - Not written in check mode. Writing the file does not count as a change (it is a hand-off, not state).
+    type: path
+  allow_all_stale:
+    description:
+      - Replace a stale session although the Wasender session list used to confirm it holds neither the stored id
+        nor a session named after the user, and O(wasender_api_token) differs from the bot's own
+        C(WASENDER_API_TOKEN) (see RV(listing_guard)). Without it the module refuses before any change, because
+        another account's token makes every session look deleted.
     type: bool
     default: false
   wait_for:
@@ -121,7 +129,8 @@ notes:
   - Replacing deletes the user's WhatsApp link; the user has to scan a new QR code. So a session is replaced only when
     Wasender confirms it is gone (or with O(replace_unconfirmed=true)). A stored session the bot reports as C(unknown)
     but that is not replaced is left alone (the ensure route is not called for it) and RV(reason) says why.
-  - Bots older than the C(DELETE /api/whatsapp/user/session) route answer it with a non-JSON 404; the module then
+  - Bots older than the C(DELETE /api/whatsapp/user/session) route answer it with a non-JSON page (their frontend
+    proxy, often HTTP 504); the module then
     fails and points to M(wabot.wasender.session_db), which clears the id in the bot's database.
   - A failure says what was already done - C(changed) is V(true) only when the bot already cleared the old session id
     (for example the delete worked but creating the new session failed). HTTP failures also return C(http_status).
@@ -137,7 +146,7 @@ EXAMPLES = r"""
   wabot.wasender.session:
     bot_env_file: /opt/wabot/backend/.env
     user_id: 0b5f8c1e-6a42-4c1b-9d55-3f1f2b7a9c10
-    return_qr: true
+    qr_path: /root/wabot-qr.png
   register: repaired
 
 - name: Show where to scan
@@ -224,7 +233,7 @@ stale:
   sample: true
 stale_confirmed:
   description:
-    - Whether Wasender confirmed the staleness (HTTP 404 for the id); V(false) when it looks stale from the bot's
+    - Whether Wasender confirmed the staleness (its session list lacks the id, or lists it as expired); V(false) when it looks stale from the bot's
       status alone (no Wasender credentials) - then it is replaced only with O(replace_unconfirmed=true); V(null) when
       the session was not stale.
   returned: always
@@ -248,16 +257,25 @@ deleted_at_wasender:
   returned: always
   type: bool
   sample: false
-qr_data_url:
-  description: PNG data URL of the QR code from the bot; V(null) when none is pending.
-  returned: when O(return_qr=true)
+qr_path:
+  description: The PNG file written with the QR code to scan; V(null) when none was written (no pending QR, check mode).
+  returned: when O(qr_path) is set
   type: str
-  sample: data:image/png;base64,iVBORw0KGgo...
-qr_code:
-  description: The raw QR payload from Wasender, to render as a QR image; V(null) when none is pending or unknown.
-  returned: when O(return_qr=true)
-  type: str
-  sample: 2@AbCdEf...
+  sample: /root/wabot-qr.png
+listing_guard:
+  description:
+    - How the Wasender session list used to confirm a stale session was judged - C(trusted), C(reason) and the evidence
+      (C(stored), C(listed), C(own_named), C(token_origin)); V(null) when Wasender was not asked.
+  returned: always
+  type: dict
+  sample: {trusted: true, overridden: false, reason: null, stored: 1, listed: 0, own_named: 0, token_origin: bot_env_file}
+user_exists:
+  description:
+    - Whether the user the token names has a row in the bot's database (C(GET /api/auth/me)); V(null) when this bot
+      cannot tell. The module refuses to create a session for a user that does not exist.
+  returned: always
+  type: bool
+  sample: true
 user_id:
   description: The user the token named (its C(userId) claim).
   returned: always
@@ -275,6 +293,9 @@ bot_url:
   sample: http://localhost:3001
 """
 
+import base64
+import os
+import tempfile
 import time
 import typing as t
 
@@ -289,7 +310,8 @@ from ansible_collections.wabot.wasender.plugins.module_utils._common import (
     wasender_client,
 )
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
-from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient
+from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing, named_owners
+from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient, sessions_by_id
 
 NEW_SESSION = "(new session)"
 
@@ -318,9 +340,11 @@ class SessionManager:
             "user_id": self.bot.auth.user_id if self.bot.auth else None,
             "auth_mode": self.bot.auth.mode if self.bot.auth else None,
             "bot_url": self.bot.base_url,
+            "listing_guard": None,
+            "user_exists": None,
         }
-        if self.params["return_qr"]:
-            self.result.update(qr_data_url=None, qr_code=None)
+        if self.params["qr_path"]:
+            self.result["qr_path"] = None
         # A stored session the bot reports as unknown was left alone: no QR calls for it either (they may connect).
         self.kept_unknown = False
 
@@ -332,7 +356,7 @@ class SessionManager:
         if not state.suspect_stale or self.wasender is None:
             return judge_stale(state, checked=False, **options)
         try:
-            session = self.wasender.get_session(str(state.session_id))
+            sessions = self.wasender.list_sessions()
         except WabotError as error:
             # Credentials are known but Wasender cannot answer: never replace on the bot's "unknown" alone.
             raise WabotError(
@@ -340,7 +364,32 @@ class SessionManager:
                 f" changed: {error.message}",
                 **error.details,
             ) from error
-        return judge_stale(state, checked=True, wasender_session=session, **options)
+        evidence = evidence_from([state.session_id], sessions, None, self.wasender.token_origin)
+        user_id = self.bot.auth.user_id if self.bot.auth else None
+        evidence.own_named = int(user_id is not None and user_id in named_owners(sessions))
+        guard = judge_listing(evidence, self.params["allow_all_stale"])
+        self.result["listing_guard"] = guard.as_dict()
+        if not guard.trusted:
+            raise guard.error(f"replacing session {state.session_id} of user {user_id}")
+        if guard.overridden:
+            self.module.warn(f"allow_all_stale is true, the session list is trusted although: {guard.reason}")
+        return judge_stale(state, checked=True, wasender_session=sessions_by_id(sessions).get(str(state.session_id)), **options)
+
+    def check_user(self) -> None:
+        """Refuse before ensure can create anything for a user the bot does not have: the bot would create a paid
+        Wasender session ``user-<id>`` and store it nowhere (contract section 3)."""
+        exists = self.bot.user_exists()
+        self.result["user_exists"] = exists
+        if exists is False:
+            user_id = self.bot.auth.user_id if self.bot.auth else None
+            raise WabotError(
+                f"user {user_id} does not exist in the bot's database (GET /api/auth/me answered 404 User not found):"
+                " nothing was created, because the bot would create a Wasender session for it and store it nowhere (a paid"
+                " orphan). Check user_id (or the token's user) against the bot's users table",
+                user_exists=False,
+            )
+        if exists is None:
+            self.module.warn("this bot has no GET /api/auth/me route, so whether the user exists could not be checked before ensure")
 
     def warn_kept(self, verdict: StaleVerdict, session_id: str | None) -> None:
         """Say why a session the bot reports as unknown is left as it is."""
@@ -374,6 +423,7 @@ class SessionManager:
                 return before
             # Stored and usable: ask the bot to connect so a QR becomes available; the id stays, no change.
             return self.bot.ensure(phone)
+        self.check_user()
         if self.check_mode:
             self.result.update(changed=True, replaced=stale)
             return SessionState(session_id=None, status="qr")  # what a new session starts as
@@ -412,7 +462,7 @@ class SessionManager:
             if time.monotonic() >= deadline:
                 raise WabotError(
                     f"timed out after {self.params['wait_timeout']}s waiting for QR scan: session {state.session_id} is"
-                    f" {state.status}. Scan the QR code (return_qr: true shows it) or raise wait_timeout",
+                    f" {state.status}. Scan the QR code (qr_path writes it) or raise wait_timeout",
                     session_id=state.session_id,
                     status=state.status,
                 )
@@ -420,29 +470,29 @@ class SessionManager:
             state = self.bot.status()
         return state
 
-    def add_qr(self, state: SessionState) -> None:
-        if state.session_id is None or state.ready or self.kept_unknown:
+    def write_qr(self, state: SessionState) -> None:
+        """Write the pending QR code as a PNG to ``qr_path`` (0600, atomic); the image never enters the result."""
+        if state.session_id is None or state.ready or self.kept_unknown or self.check_mode:
             return
-        if self.check_mode and not state.qr_available:
-            # Without a pending QR the bot's /user/qr may ask Wasender to connect: not in check mode.
+        data_url = self.bot.qr()
+        prefix = "data:image/png;base64,"
+        if not data_url or not data_url.startswith(prefix):
             return
-        self.result["qr_data_url"] = self.bot.qr()
-        if self.wasender is None:
-            return
-        code = None
         try:
-            # The bot's ensure already asked Wasender to connect: read the pending QR first,
-            # and only connect again (a mutating call, never in check mode) when none is pending.
-            code = self.wasender.qr_code(state.session_id, connect=False)
-        except WabotError as error:
-            if self.check_mode:
-                self.module.warn(f"could not fetch the raw QR code from Wasender: {error.message}")
+            image = base64.b64decode(data_url[len(prefix):], validate=True)
+        except ValueError as exc:
+            raise WabotError(f"the bot answered GET /api/whatsapp/user/qr with a data URL that is not valid base64: {exc}") from None
+        path = self.params["qr_path"]
+        directory = os.path.dirname(os.path.abspath(path))
         try:
-            if code is None and not self.check_mode:
-                code = self.wasender.qr_code(state.session_id, connect=True)
-        except WabotError as error:
-            self.module.warn(f"could not fetch the raw QR code from Wasender: {error.message}")
-        self.result["qr_code"] = code
+            handle, temp = tempfile.mkstemp(dir=directory, prefix=".qr-")
+            with os.fdopen(handle, "wb") as out:
+                out.write(image)
+            os.chmod(temp, 0o600)
+            os.replace(temp, path)
+        except OSError as exc:
+            raise WabotError(f"cannot write qr_path {path}: {exc.strerror or exc}: the directory {directory} must exist and be writable") from None
+        self.result["qr_path"] = path
 
     def run(self) -> dict[str, t.Any]:
         before = self.bot.status()
@@ -451,8 +501,8 @@ class SessionManager:
             after = self.present(before)
         else:
             after = self.absent(before)
-        if self.params["return_qr"] and self.params["state"] == "present":
-            self.add_qr(after)
+        if self.params["qr_path"] and self.params["state"] == "present":
+            self.write_qr(after)
         if self.params.get("wait_for") == "ready" and self.params["state"] == "present" and not self.check_mode:
             after = self.wait_ready(after)
         self.result.update(session_id=after.session_id, status=after.status, qr_available=after.qr_available)
@@ -471,7 +521,8 @@ def main() -> None:
                 "phone_number": {"type": "str"},
                 "replace_stale": {"type": "bool", "default": True},
                 "replace_unconfirmed": {"type": "bool", "default": False},
-                "return_qr": {"type": "bool", "default": False},
+                "qr_path": {"type": "path"},
+                "allow_all_stale": {"type": "bool", "default": False},
                 "wait_for": {"type": "str", "choices": ["ready"]},
                 "wait_timeout": {"type": "int", "default": 300},
                 "wait_sleep": {"type": "float", "default": 5.0},
@@ -488,7 +539,7 @@ def main() -> None:
         partial = {}
         if manager is not None:
             # What was already done before the failure (for example deleted, then ensure failed).
-            done = ("changed", "previous_session_id", "replaced", "deleted_at_wasender", "stale", "stale_confirmed", "reason")
+            done = ("changed", "previous_session_id", "replaced", "deleted_at_wasender", "stale", "stale_confirmed", "reason", "user_exists")
             partial = {key: manager.result[key] for key in done}
         fail(module, error, **partial)
     module.exit_json(**result)

@@ -60,6 +60,10 @@ options:
       - V(stale) resets only users whose stored session id is not among the sessions of the Wasender account.
         It needs Wasender credentials (O(wasender_api_token) and O(wasender_api_url), or O(bot_env_file)),
         and makes exactly one call (C(GET /whatsapp-sessions)) per run. Ids are compared as strings.
+      - With V(stale), a user whose C(wasender_session_updated_at) is not older than that call is never reset: the bot
+        may have created its session after the list was read (RV(skipped_recent)).
+      - With V(stale), the list must be this bot's account's (see O(allow_all_stale)); otherwise the module refuses
+        before any write, also in check mode.
       - V(all) resets every user that holds a session id, like the reset guide's SQL.
       - V(users) resets the users named in O(users). An unknown id or email is an error and nothing is changed.
     type: str
@@ -89,6 +93,8 @@ options:
   backup_dir:
     description:
       - Directory for the backups. Defaults to the directory of O(path).
+      - Created when missing (with missing parents), mode C(0700), owned by the owner of the database file. Check mode
+        fails when it could not be created or written, as the real run would.
       - Backups are named C(<database file name>.<UTC timestamp>.bak), for example C(whatsapp_bot.db.20260124T101500.123456Z.bak).
     type: path
   keep_backups:
@@ -130,6 +136,18 @@ options:
         everything else the bot stored since the backup is kept. The current state is backed up first (O(backup)).
       - The backup must pass C(PRAGMA integrity_check). O(scope) and O(users) are ignored.
     type: path
+  allow_all_stale:
+    description:
+      - With O(scope=stale), reset although the Wasender session list holds none of this database's sessions and shows
+        signs of being another account's list - the token given differs from the bot's own C(WASENDER_API_TOKEN), the
+        list holds C(user-<id>) sessions of users this database does not have, or 5 or more stored ids are all
+        missing at once.
+      - Without signs (the bot's own token, a small bot) a list holding none of ours is a real total loss and is
+        trusted anyway; a list holding any stored id, or a session named after a user of this database, is always trusted.
+      - Without this option such a list is refused before any write (RV(listing_guard) says why). Set it only after
+        checking in the Wasender dashboard that the sessions really are gone.
+    type: bool
+    default: false
 notes:
   - Runs on the bot host (the database is a local file); it needs only Python's standard library there.
   - The bot may keep running. Its connections use SQLite's default rollback journal; the module waits up to O(busy_timeout)
@@ -225,6 +243,18 @@ skipped:
   returned: success
   type: int
   sample: 0
+skipped_recent:
+  description: O(scope=stale) only - stale-looking users left alone because their id was stored after Wasender's list was requested.
+  returned: success
+  type: int
+  sample: 0
+listing_guard:
+  description:
+    - O(scope=stale) - how Wasender's session list was judged - C(trusted), C(overridden), C(reason) and the evidence
+      C(stored) (ids counted until one was listed), C(listed), C(own_named), C(foreign_named), C(token_origin); V(null) otherwise.
+  returned: always
+  type: dict
+  sample: {trusted: true, overridden: false, reason: null, stored: 1, listed: 1, own_named: 1, foreign_named: 0, token_origin: bot_env_file}
 reset_truncated:
   description: True when more users were reset than RV(reset) lists (see O(report_limit)).
   returned: success
@@ -289,6 +319,7 @@ from ansible_collections.wabot.wasender.plugins.module_utils._common import (
     wasender_client,
 )
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing
 from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
     SCOPES,
     UPDATED_AT_MODES,
@@ -296,9 +327,13 @@ from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
     Resetter,
     Selection,
     any_session_ids,
+    backup_dir_problem,
     check_file,
     connect,
+    iter_stored_ids,
+    known_user_ids,
     make_backup,
+    now_ms,
     plan,
     resolve_users,
     restore_sessions,
@@ -352,9 +387,18 @@ def _selection(module: AnsibleModule, conn: t.Any, result: dict[str, t.Any]) -> 
                 " set bot_env_file (the bot's backend/.env with WASENDER_API_TOKEN) or wasender_api_token,"
                 " or use scope=all or scope=users"
             )
+        # The moment before the list is requested: ids stored later are not judged by this list (no race with the bot).
+        listed_at = now_ms()
         sessions = client.list_sessions()
         result["wasender_sessions"] = len(sessions)
-        return Selection(scope, live_ids=frozenset(sessions_by_id(sessions)))
+        evidence = evidence_from(iter_stored_ids(conn), sessions, partial(known_user_ids, conn), client.token_origin)
+        guard = judge_listing(evidence, params["allow_all_stale"])
+        result["listing_guard"] = guard.as_dict()
+        if not guard.trusted:
+            raise guard.error("scope=stale")
+        if guard.overridden:
+            module.warn(f"allow_all_stale is true, the session list is trusted although: {guard.reason}")
+        return Selection(scope, live_ids=frozenset(sessions_by_id(sessions)), listed_at_ms=listed_at)
     return Selection(scope)
 
 
@@ -363,7 +407,7 @@ def run(module: AnsibleModule) -> dict[str, t.Any]:
     path = params["path"]
     _check_params(params)
     scope = "restore" if params["restore_from"] else params["scope"]
-    result: dict[str, t.Any] = {"changed": False, "path": path, "scope": scope, "count": 0, "batches": 0}
+    result: dict[str, t.Any] = {"changed": False, "path": path, "scope": scope, "count": 0, "batches": 0, "listing_guard": None}
     check_file(path)
     busy_timeout = params["busy_timeout"]
     read_only = module.check_mode
@@ -373,7 +417,12 @@ def run(module: AnsibleModule) -> dict[str, t.Any]:
         backup_dir = params["backup_dir"] or os.path.dirname(os.path.abspath(path))
         backup = partial(make_backup, conn, path, backup_dir, params["keep_backups"]) if params["backup"] and not read_only else None
 
+        if read_only and params["backup"]:
+            problem = backup_dir_problem(backup_dir)
+            if problem:
+                raise WabotError(f"{problem}: the reset would fail before any write. Create it or set backup_dir to a writable directory")
         outcome: Outcome
+        selection: Selection | None = None
         if params["restore_from"]:
             result["restored_from"] = params["restore_from"]
             outcome = restore_sessions(
@@ -412,11 +461,8 @@ def run(module: AnsibleModule) -> dict[str, t.Any]:
         conn.close()
     result.update(outcome.as_dict())
     result["changed"] = outcome.count > 0
-    if result.get("wasender_sessions") == 0 and outcome.count:
-        module.warn(
-            "the Wasender account lists no session at all, so every stored session id counted as stale:"
-            " check that the token is the bot's own account token (WASENDER_API_TOKEN) if that is unexpected"
-        )
+    if selection is not None:
+        result["skipped_recent"] = selection.recent
     if module._diff and outcome.count:
         result["diff"] = _diff(path, outcome.reset, bool(params["restore_from"]))
     return result
@@ -440,6 +486,7 @@ def main() -> None:
             busy_timeout={"type": "int", "default": 5000},
             report_limit={"type": "int", "default": 10000},
             restore_from={"type": "path"},
+            allow_all_stale={"type": "bool", "default": False},
         ),
         supports_check_mode=True,
     )

@@ -52,6 +52,14 @@ options:
       - Requires O(db_path).
     type: list
     elements: str
+  allow_all_stale:
+    description:
+      - Trust Wasender's session list although it holds none of this database's sessions and shows signs of being another
+        account's list (see M(wabot.wasender.session_db) O(wabot.wasender.session_db#module:allow_all_stale), the same rule).
+      - Without it such a list is not used - the users are reported V(unknown), RV(judged) is V(false) and
+        RV(judge_error) says why.
+    type: bool
+    default: false
 notes:
   - Session ids are compared as strings; the bot stores them as text and answers them as numbers or strings.
   - With O(login_email), the module logs in (C(POST /api/auth/login)); the bot records that as the user's
@@ -186,6 +194,26 @@ not_found:
   returned: when O(db_path) is set
   type: list
   elements: str
+judged:
+  description:
+    - Whether the stored session ids could be judged against Wasender - V(false) when users hold session ids and
+      Wasender's session list could not be read (no credentials, an HTTP or network failure, a wrong URL) or was not
+      trusted (RV(listing_guard)). Playbooks treat V(false) as a failed host, never as "nothing to do".
+  returned: always
+  type: bool
+  sample: true
+judge_error:
+  description: Why the sessions could not be judged; V(null) when RV(judged) is V(true).
+  returned: always
+  type: str
+  sample: "Wasender's session list could not be read: Wasender API rejected the token (HTTP 401) ..."
+listing_guard:
+  description:
+    - How Wasender's session list was judged - C(trusted), C(overridden), C(reason) and the evidence (C(stored),
+      C(listed), C(own_named), C(foreign_named), C(token_origin)); V(null) when Wasender was not asked.
+  returned: always
+  type: dict
+  sample: {trusted: true, overridden: false, reason: null, stored: 1, listed: 1, own_named: 1, foreign_named: 0, token_origin: bot_env_file}
 wasender_checked:
   description: Whether Wasender was asked (credentials known and the call succeeded).
   returned: always
@@ -215,6 +243,7 @@ from ansible_collections.wabot.wasender.plugins.module_utils._common import (
     wasender_client,
 )
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing, named_owners
 from ansible_collections.wabot.wasender.plugins.module_utils._health import (
     classify_bot,
     classify_stored,
@@ -233,7 +262,15 @@ class SessionInfo:
         self.params = module.params
         self.env = load_bot_env(module)
         self.wasender: WasenderClient | None = wasender_client(module, self.env)
-        self.result: dict[str, t.Any] = {"changed": False, "users": [], "orphans": [], "wasender_checked": False}
+        self.result: dict[str, t.Any] = {
+            "changed": False,
+            "users": [],
+            "orphans": [],
+            "wasender_checked": False,
+            "judged": False,
+            "judge_error": None,
+            "listing_guard": None,
+        }
 
     def bot_health(self, client: BotClient) -> dict[str, t.Any]:
         try:
@@ -276,6 +313,20 @@ class SessionInfo:
                 self.result["wasender_error"] = error.message
                 no_index_reason = f"Wasender's session list could not be read: {error.message}"
                 self.module.warn(no_index_reason)
+        if sessions is not None:
+            known = {user["user_id"] for user in users}
+            evidence = evidence_from((user["session_id"] for user in users), sessions, known.intersection, self.wasender.token_origin if self.wasender else "")
+            guard = judge_listing(evidence, self.params["allow_all_stale"])
+            self.result["listing_guard"] = guard.as_dict()
+            if not guard.trusted:
+                no_index_reason = f"Wasender's session list is not trusted: {guard.reason}"
+                self.module.warn(no_index_reason)
+                sessions = None
+            elif guard.overridden:
+                self.module.warn(f"allow_all_stale is true, the session list is trusted although: {guard.reason}")
+        stored = any(user["session_id"] for user in selected)
+        self.result["judged"] = sessions is not None or not stored
+        self.result["judge_error"] = None if self.result["judged"] else no_index_reason
         index = sessions_by_id(sessions) if sessions is not None else None
         rows = []
         for user in selected:
@@ -311,12 +362,21 @@ class SessionInfo:
         wasender_error = None
         if state.session_id is not None and self.wasender is not None:
             try:
-                session = self.wasender.get_session(state.session_id)
-                checked = True
+                sessions = self.wasender.list_sessions()
                 self.result["wasender_checked"] = True
+                evidence = evidence_from([state.session_id], sessions, None, self.wasender.token_origin)
+                evidence.own_named = int(auth is not None and auth.user_id in named_owners(sessions))
+                guard = judge_listing(evidence, self.params["allow_all_stale"])
+                self.result["listing_guard"] = guard.as_dict()
+                if not guard.trusted:
+                    raise WabotError(f"Wasender's session list is not trusted: {guard.reason}")
+                session = sessions_by_id(sessions).get(state.session_id)
+                checked = True
             except WabotError as error:
                 wasender_error = error.message
                 self.result["wasender_error"] = error.message
+        self.result["judged"] = checked or state.session_id is None or state.status != "unknown"
+        self.result["judge_error"] = None if self.result["judged"] else wasender_error or "no Wasender credentials to confirm the bot's status unknown"
         verdict = classify_bot(state.session_id, state.status, session, checked, wasender_error)
         try:
             me = client.me()
@@ -348,7 +408,7 @@ class SessionInfo:
 def main() -> None:
     module = AnsibleModule(
         **bot_module_kwargs(
-            {"db_path": {"type": "path"}, "users": {"type": "list", "elements": "str"}},
+            {"db_path": {"type": "path"}, "users": {"type": "list", "elements": "str"}, "allow_all_stale": {"type": "bool", "default": False}},
             instead_of_auth=("db_path",),
             required_by={"users": ["db_path"]},
         )

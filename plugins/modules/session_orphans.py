@@ -78,6 +78,15 @@ options:
       - V(0) deletes orphans of any age.
     type: int
     default: 300
+  allow_all_stale:
+    description:
+      - Delete although Wasender's session list holds none of this database's sessions (nor a session named after one of
+        its users) and shows signs of being another account's list - the token given differs from the bot's own
+        C(WASENDER_API_TOKEN), or the list holds C(user-<id>) sessions of users this database does not have (the rule of
+        M(wabot.wasender.session_db) O(wabot.wasender.session_db#module:allow_all_stale)).
+      - Without it such a list is refused before any deletion, also in check mode (RV(listing_guard) says why).
+    type: bool
+    default: false
 notes:
   - Wasender credentials are required - O(wasender_api_url) and O(wasender_api_token), or C(WASENDER_API_BASE_URL) and
     C(WASENDER_API_TOKEN) from O(bot_env_file). The token must be the account's personal access token.
@@ -120,6 +129,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+listing_guard:
+  description: How Wasender's session list was judged (C(trusted), C(overridden), C(reason), evidence); V(null) before the list was read.
+  returned: always
+  type: dict
+  sample: {trusted: true, overridden: false, reason: null, stored: 3, listed: 1, own_named: 2, foreign_named: 0, token_origin: bot_env_file}
 deleted:
   description:
     - The orphaned sessions deleted at Wasender (in check mode - that would be deleted), by session id.
@@ -189,6 +203,7 @@ from ansible_collections.wabot.wasender.plugins.module_utils._common import (
     wasender_client,
 )
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._guard import ListingVerdict, evidence_from, judge_listing
 from ansible_collections.wabot.wasender.plugins.module_utils._health import OWNERS, find_orphans, plan_prune
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient
 
@@ -198,19 +213,26 @@ NO_CREDENTIALS = (
 )
 
 
-def orphans_of_host(client: WasenderClient, db_path: str) -> tuple[list[dict[str, t.Any]], dict[str, t.Any]]:
-    """The host's orphans (one list call) and each listed session's ``created_at`` by id.
+def orphans_of_host(
+    client: WasenderClient, db_path: str, allow_all_stale: bool = False
+) -> tuple[list[dict[str, t.Any]], dict[str, t.Any], ListingVerdict]:
+    """The host's orphans (one list call), each listed session's ``created_at`` by id, and the list's guard verdict.
 
     The database is read before the list call (to fail early on a wrong path) and after it; a session id
-    referenced in either read, and a user id present in either, counts.
+    referenced in either read, and a user id present in either, counts. A list the guard does not trust
+    (another account's, see ``_guard``) is refused before anything is deleted.
     """
     before = read_users(db_path)
     sessions = client.list_sessions()
     after = read_users(db_path)
     users = before + after
-    orphans = find_orphans(sessions, [user["session_id"] for user in users], {user["user_id"] for user in users})
+    known = {user["user_id"] for user in users}
+    guard = judge_listing(evidence_from((user["session_id"] for user in users), sessions, known.intersection, client.token_origin), allow_all_stale)
+    if not guard.trusted:
+        raise guard.error("deleting orphaned sessions")
+    orphans = find_orphans(sessions, [user["session_id"] for user in users], known)
     created = {str(session.get("id")): session.get("created_at") for session in sessions}
-    return orphans, created
+    return orphans, created, guard
 
 
 class OrphanPruner:
@@ -219,7 +241,7 @@ class OrphanPruner:
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
         self.params = module.params
-        self.result: dict[str, t.Any] = {"changed": False, "deleted": [], "kept": [], "count": 0}
+        self.result: dict[str, t.Any] = {"changed": False, "deleted": [], "kept": [], "count": 0, "listing_guard": None}
 
     def client(self) -> WasenderClient:
         if self.params["min_age"] < 0:
@@ -231,7 +253,10 @@ class OrphanPruner:
 
     def run(self) -> dict[str, t.Any]:
         client = self.client()
-        orphans, created = orphans_of_host(client, self.params["db_path"])
+        orphans, created, guard = orphans_of_host(client, self.params["db_path"], self.params["allow_all_stale"])
+        self.result["listing_guard"] = guard.as_dict()
+        if guard.overridden:
+            self.module.warn(f"allow_all_stale is true, the session list is trusted although: {guard.reason}")
         delete, keep = plan_prune(orphans, self.params["owners"], self.params["exclude"], self.params["min_age"], created, time.time())
         self.result["kept"] = keep
         if self.module._diff:  # pylint: disable=protected-access  # AnsibleModule's documented diff flag
@@ -270,6 +295,7 @@ def main() -> None:
             owners={"type": "str", "choices": list(OWNERS), "default": "known"},
             exclude={"type": "list", "elements": "str", "default": []},
             min_age={"type": "int", "default": 300},
+            allow_all_stale={"type": "bool", "default": False},
         ),
         supports_check_mode=True,
     )

@@ -72,4 +72,4 @@ def test_orphans_are_unreferenced_user_sessions():
 
 def test_counts_have_every_class():
     rows = [{"health": "ok"}, {"health": "stale"}, {"health": "stale"}]
-    assert h.count_health(rows, 2) == {"ok": 1, "needs_scan": 0, "stale": 2, "missing": 0, "unknown": 0, "orphans": 2}
+    assert h.count_health(rows, 2) == {"ok": 1, "needs_scan": 0, "stale": 2, "expired": 0, "missing": 0, "unknown": 0, "orphans": 2}

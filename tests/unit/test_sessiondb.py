@@ -54,15 +54,19 @@ class FakeWasender:
         self.live = live
         self.status = status
         self.calls: list[str] = []
+        # Other accounts' tokens and their session lists (the fake answers each token with its own account's list).
+        self.others: dict[str, list[dict[str, t.Any]]] = {}
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 fake.calls.append(self.path)
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                token = str(self.headers.get("Authorization", "")).removeprefix("Bearer ")
+                if token != TOKEN and token not in fake.others:
                     self._send(401, {"success": False, "message": "Unauthenticated."})
                 elif self.path.rstrip("/") == "/api/whatsapp-sessions":
-                    self._send(fake.status, {"success": True, "data": [{"id": sid, "name": f"user-{sid}", "status": "connected"} for sid in fake.live]})
+                    listed = fake.others.get(token) or [{"id": sid, "name": f"user-{user_id(sid - 16500)}", "status": "connected"} for sid in fake.live]
+                    self._send(fake.status, {"success": True, "data": listed})
                 else:
                     self._send(404, {"success": False, "message": "Not found"})
 
@@ -78,7 +82,8 @@ class FakeWasender:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api"
+        self.root = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.root}/api"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -155,7 +160,7 @@ def test_scope_users_unknown_user_changes_nothing(db: Path) -> None:
 
 def test_scope_stale_with_credentials_from_bot_env_file(tmp_path: Path, db: Path, wasender: FakeWasender) -> None:
     before = rows(db)
-    env = env_file(tmp_path, wasender.url)
+    env = env_file(tmp_path, wasender.root)  # the service root, as the bot's deployment docs write it
     result = run_module({"path": str(db), "bot_env_file": str(env), "batch_size": 4}, diff=True, subprocess_=True)
     assert result["changed"] is True, result
     assert len(wasender.calls) == 1  # one list call per run
@@ -300,11 +305,99 @@ def test_backup_dir_and_pruning(tmp_path: Path, db: Path) -> None:
     assert sdb.list_backups(str(db), str(backups)) == sorted(made[-2:])
 
 
-def test_missing_backup_dir_fails_before_any_write(tmp_path: Path, db: Path) -> None:
+def test_missing_backup_dir_is_created_0700_like_the_database(tmp_path: Path, db: Path) -> None:
+    target = tmp_path / "backups" / "wabot"
+    planned = run_module({"path": str(db), "scope": "all", "backup_dir": str(target)}, check=True)
+    assert planned["changed"] is True and not target.exists()  # check mode creates nothing
+    result = run_module({"path": str(db), "scope": "all", "backup_dir": str(target)})
+    assert result["changed"] is True and result["backup_path"].startswith(str(target) + "/"), result
+    for directory in (target, target.parent):
+        info = directory.stat()
+        assert (info.st_mode & 0o777, info.st_uid, info.st_gid) == (0o700, db.stat().st_uid, db.stat().st_gid)
+
+
+def test_backup_dir_that_cannot_be_created_fails_before_any_write_also_in_check_mode(tmp_path: Path, db: Path) -> None:
     digest = sha(db)
-    result = run_module({"path": str(db), "scope": "all", "backup_dir": str(tmp_path / "nope")})
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    args = {"path": str(db), "scope": "all", "backup_dir": str(blocker / "backups")}
+    planned = run_module(args, check=True)
+    assert planned["failed"] and "cannot be created" in planned["msg"] and "would fail before any write" in planned["msg"], planned
+    result = run_module(args)
     assert result["failed"] and "backup_dir" in result["msg"] and "Nothing was changed" in result["msg"]
     assert sha(db) == digest
+
+
+# --------------------------------------------------------------------------- wrong-token guard, race
+
+
+def _only_user(tmp_path: Path, session: str = "16500") -> Path:
+    path = tmp_path / "one.db"
+    seed(path, 1, lambda _i: session)
+    return path
+
+
+def test_another_accounts_token_given_explicitly_is_refused_before_any_write(tmp_path: Path, db: Path, wasender: FakeWasender) -> None:
+    """The list of another account holds none of ours: with a token that differs from the bot's own, refuse."""
+    wasender.others["pat-of-another-account"] = [{"id": 99001, "name": "user-3a1e0000-0000-4000-8000-000000000001", "status": "connected"}]
+    env = env_file(tmp_path, wasender.root)
+    digest = sha(db)
+    args = {"path": str(db), "bot_env_file": str(env), "wasender_api_token": "pat-of-another-account"}
+    for check in (True, False):
+        result = run_module(args, check=check)
+        assert result["failed"] and "scope=stale refused, nothing was changed" in result["msg"], result
+        assert "not the bot's own WASENDER_API_TOKEN" in result["msg"] and "allow_all_stale" in result["msg"]
+        assert result["listing_guard"]["trusted"] is False and result["listing_guard"]["listed"] == 0
+        assert sha(db) == digest and not [name for name in files(db) if name.endswith(".bak")]
+    # The same list with no token to compare (vault inventory) still refuses: it names users this database lacks.
+    refused = run_module({"path": str(db), "wasender_api_url": wasender.root, "wasender_api_token": "pat-of-another-account"})
+    assert refused["failed"] and "named after users this database does not have" in refused["msg"], refused
+    # The explicit override acts, and says so.
+    forced = run_module({**args, "allow_all_stale": True}, subprocess_=True)
+    assert forced["changed"] is True and forced["count"] == 30 and forced["listing_guard"]["overridden"] is True
+    assert "allow_all_stale is true" in json.dumps(forced.get("warnings")), forced.keys()
+
+
+def test_many_users_all_missing_is_refused(tmp_path: Path, db: Path, wasender: FakeWasender) -> None:
+    wasender.live = []  # the bot's own token, an empty account: 30 stored ids all gone at once
+    digest = sha(db)
+    result = run_module({"path": str(db), "bot_env_file": str(env_file(tmp_path, wasender.root))})
+    assert result["failed"] and "all 30 stored session ids are missing at once" in result["msg"], result
+    assert sha(db) == digest
+
+
+def test_one_user_bot_whose_only_session_was_deleted_is_repaired(tmp_path: Path, wasender: FakeWasender) -> None:
+    one = _only_user(tmp_path)
+    wasender.live = []  # the real incident can be total: nothing of ours is listed
+    result = run_module({"path": str(one), "bot_env_file": str(env_file(tmp_path, wasender.root))})
+    assert result["changed"] is True and result["count"] == 1 and result["listing_guard"]["trusted"] is True, result
+    assert sessions(one)[user_id(0)][0] is None
+
+
+def test_wasender_url_as_api_base_or_root_reaches_the_same_list(tmp_path: Path, db: Path, wasender: FakeWasender) -> None:
+    for url in (wasender.url, wasender.url + "/", wasender.root, wasender.root + "/"):
+        result = run_module({"path": str(db), "wasender_api_url": url, "wasender_api_token": TOKEN}, check=True)
+        assert result["wasender_sessions"] == 20 and result["count"] == 10, (url, result)
+    assert {call.rstrip("/") for call in wasender.calls} == {"/api/whatsapp-sessions"}
+
+
+def test_bot_env_with_api_suffix_reaches_what_the_bot_reaches(tmp_path: Path, db: Path, wasender: FakeWasender) -> None:
+    """A dotenv whose WASENDER_API_BASE_URL ends in /api makes the bot request /api/api/...: so do we, and fail loudly."""
+    digest = sha(db)
+    result = run_module({"path": str(db), "bot_env_file": str(env_file(tmp_path, wasender.url))})
+    assert result["failed"] and "HTTP 404" in result["msg"] and "service root" in result["msg"], result
+    assert wasender.calls == ["/api/api/whatsapp-sessions"] and sha(db) == digest
+
+
+def test_id_stored_after_the_list_was_requested_is_never_cleared(tmp_path: Path, wasender: FakeWasender) -> None:
+    """The bot creates a session at Wasender, then stores its id: an id stored after the list call is not judged by it."""
+    one = _only_user(tmp_path, "17000")
+    conn = sqlite3.connect(str(one), isolation_level=None)
+    conn.execute("UPDATE users SET wasender_session_updated_at = ?", (int(time.time() * 1000) + 60_000,))
+    conn.close()
+    result = run_module({"path": str(one), "bot_env_file": str(env_file(tmp_path, wasender.root))})
+    assert result["changed"] is False and result["count"] == 0 and result["skipped_recent"] == 1, result
+    assert sessions(one)[user_id(0)][0] == "17000"
 
 
 def test_no_backup_when_disabled(db: Path) -> None:

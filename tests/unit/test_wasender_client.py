@@ -69,8 +69,20 @@ def test_delete_204_and_404(server):
 
 def test_credentials_from_options_or_env():
     assert resolve_credentials({}, {}) is None
-    creds = resolve_credentials({"wasender_api_url": None, "wasender_api_token": None}, {"WASENDER_API_TOKEN": "t", "WASENDER_API_BASE_URL": "https://x/api"})
-    assert (creds.url, creds.token) == ("https://x/api", "t")
+    # The bot's WASENDER_API_BASE_URL is the service root: the bot requests <root>/api/whatsapp-sessions.
+    creds = resolve_credentials({"wasender_api_url": None, "wasender_api_token": None}, {"WASENDER_API_TOKEN": "t", "WASENDER_API_BASE_URL": "https://x/"})
+    assert (creds.url, creds.token, creds.origin) == ("https://x/api", "t", "bot_env_file")
+    # ... and a dotenv value ending in /api makes the bot request /api/api: the same URL here, never silently repaired.
+    assert resolve_credentials({}, {"WASENDER_API_TOKEN": "t", "WASENDER_API_BASE_URL": "https://x/api"}).url == "https://x/api/api"
+    # The option is the API base; the root is accepted too, and neither gives /api/api.
+    for url in ("https://x/api", "https://x/api/", "https://x", "https://x/"):
+        assert resolve_credentials({"wasender_api_url": url, "wasender_api_token": "t"}, {}).url == "https://x/api", url
+    same = resolve_credentials({"wasender_api_token": "t"}, {"WASENDER_API_TOKEN": "t", "WASENDER_API_BASE_URL": "https://x"})
+    other = resolve_credentials({"wasender_api_token": "u"}, {"WASENDER_API_TOKEN": "t", "WASENDER_API_BASE_URL": "https://x"})
+    alone = resolve_credentials({"wasender_api_token": "u", "wasender_api_url": "https://x"}, {})
+    assert (same.origin, other.origin, alone.origin) == ("explicit_same_as_bot", "explicit_differs_from_bot", "explicit")
+    with pytest.raises(WabotError, match="not an http"):
+        resolve_credentials({"wasender_api_token": "t", "wasender_api_url": "wasenderapi.com"}, {})
     with pytest.raises(WabotError, match="set wasender_api_url"):
         resolve_credentials({"wasender_api_token": "t"}, {})
 
