@@ -10,9 +10,11 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import typing as t
 import uuid
 from pathlib import Path
@@ -116,6 +118,42 @@ def run_module(args: dict[str, t.Any], check: bool = False, diff: bool = False, 
     """
     if not (subprocess_ or prefix or env):
         return _run_in_process(args, check, diff)
+    if prefix:
+        # Another user runs the module (setpriv): it cannot read a checkout under a 0700 directory (a fresh clone in
+        # mktemp -d or /root), so it gets what Ansible would ship it - the module and module_utils - in a staged copy.
+        with staged_module() as (module, pythonpath, python):
+            return _run_subprocess(args, check, diff, env, timeout, prefix, module, pythonpath, python)
+    return _run_subprocess(args, check, diff, env, timeout, prefix, MODULE, str(COLLECTIONS), sys.executable)
+
+
+@contextlib.contextmanager
+def staged_module() -> t.Iterator[tuple[Path, str, str]]:
+    """session_db with ansible's and the collection's module_utils in a world-readable temporary directory.
+
+    Yields the module path, its PYTHONPATH and an interpreter any user can run (the system's Python 3.11 when the
+    virtualenv's may lie inside an unreadable checkout).
+    """
+    import ansible.module_utils  # pylint: disable=import-outside-toplevel
+
+    stage = Path(tempfile.mkdtemp(prefix="wabot-module-", dir="/tmp"))
+    try:
+        stage.chmod(0o755)
+        shutil.copytree(Path(ansible.module_utils.__file__).parent, stage / "ansible" / "module_utils", ignore=shutil.ignore_patterns("__pycache__"))
+        (stage / "ansible" / "__init__.py").write_text("", encoding="utf-8")
+        plugins = stage / "ansible_collections" / "wabot" / "wasender" / "plugins"
+        shutil.copytree(ROOT / "plugins" / "module_utils", plugins / "module_utils", ignore=shutil.ignore_patterns("__pycache__"))
+        (plugins / "modules").mkdir()
+        shutil.copy2(MODULE, plugins / "modules" / MODULE.name)
+        for path in stage.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        python = next((c for c in ("/usr/bin/python3.11", "/usr/local/bin/python3.11") if os.access(c, os.X_OK)), sys.executable)
+        yield plugins / "modules" / MODULE.name, str(stage), python
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _run_subprocess(args: dict[str, t.Any], check: bool, diff: bool, env: dict[str, str] | None, timeout: float,
+                    prefix: list[str] | None, module: Path, pythonpath: str, python: str) -> dict[str, t.Any]:
     payload = dict(args)
     payload["_ansible_check_mode"] = check
     payload["_ansible_diff"] = diff
@@ -126,8 +164,8 @@ def run_module(args: dict[str, t.Any], check: bool = False, diff: bool = False, 
     argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": payload}), encoding="utf-8")
     os.chmod(argfile, 0o644)
     try:
-        run_env = {**os.environ, "PYTHONPATH": f"{COLLECTIONS}", **(env or {})}
-        proc = subprocess.run([*(prefix or []), sys.executable, str(MODULE), str(argfile)],
+        run_env = {**os.environ, "PYTHONPATH": pythonpath, **(env or {})}
+        proc = subprocess.run([*(prefix or []), python, str(module), str(argfile)],
                               capture_output=True, text=True, timeout=timeout, env=run_env, check=False)
     finally:
         argfile.unlink()
