@@ -1,7 +1,8 @@
-"""Contract tests of the simulated bot backend (tests/sim/bot.py) against the reference page, section 1.
+"""Contract tests of the simulated bot backend (tests/sim/bot.py) against the reference page, sections 1 and 3.
 
 Every route, status code and JSON shape of the bot, the stale-session behaviour (the
-incident) end to end, and how the bot uses its SQLite file.
+incident) end to end, how the bot reaches Wasender (WASENDER_API_BASE_URL is the service
+root), the frontend proxy behind unknown routes, and how the bot uses its SQLite file.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ import json
 import re
 import sqlite3
 import struct
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import pytest
 import requests
 
 from tests.sim import jwt as simjwt
-from tests.sim.bot import DELETE_MESSAGE, map_status, qr_data_url
+from tests.sim.bot import DELETE_MESSAGE, axios_url, map_status, qr_data_url
 from tests.sim.fleet import BotHost, Fleet, HostSpec, UserSpec
 
 STALE_LOG = "❌ Error getting status for session {}: Request failed with status code {}"
@@ -196,10 +199,66 @@ def test_jwt_secret_falls_back_to_dev_secret(fleet_factory) -> None:
     assert simjwt.verify(login.json()["token"], "dev-secret")["userId"] == host.user("a@dev.test").id
 
 
-def test_unknown_route_is_express_html_404(shared_bot: BotHost) -> None:
-    answer = requests.get(f"{shared_bot.url}/api/nope", timeout=TIMEOUT)
-    assert answer.status_code == 404 and answer.headers["Content-Type"].startswith("text/html")
-    assert "<pre>Cannot GET /api/nope</pre>" in answer.text
+@pytest.mark.parametrize("method,path", [("GET", "/api/nope"), ("GET", "/dashboard?tab=1"), ("POST", "/api/whatsapp/user/nope"), ("PUT", "/health")])
+def test_unknown_route_is_proxied_to_the_absent_frontend_504(shared_bot: BotHost, method: str, path: str) -> None:
+    """Section 3 / backend/src/index.ts: unknown routes go to NEXT_SERVER_URL; nothing listens there -> the proxy's 504 (not JSON)."""
+    answer = requests.request(method, f"{shared_bot.url}{path}", timeout=TIMEOUT)
+    assert answer.status_code == 504 and "Content-Type" not in answer.headers
+    assert answer.text == f"Error occurred while trying to proxy: 127.0.0.1:{shared_bot.port}{path}"
+
+
+def test_head_root_is_200_for_load_balancers(shared_bot: BotHost) -> None:
+    """backend/src/index.ts: app.head('/') answers 200 before the proxy."""
+    assert requests.head(f"{shared_bot.url}/", timeout=TIMEOUT).status_code == 200
+
+
+class _Frontend(BaseHTTPRequestHandler):
+    """A stand-in Next.js frontend: an HTML page for every request, echoing what it got."""
+
+    def _page(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        page = f"<html><body>next {self.command} {self.path} host={self.headers['Host']} body={body.decode()}</body></html>".encode()
+        self.send_response(404 if "missing" in self.path else 200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("X-Frontend", "next")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    do_GET = do_POST = do_DELETE = _page  # pylint: disable=invalid-name
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def frontend() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Frontend)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_unknown_routes_reach_the_frontend_when_it_runs(fleet_factory, frontend: str) -> None:
+    fleet = fleet_factory(
+        hosts=[HostSpec(name="web", users=[UserSpec(email="u@web.test", state="connected")], legacy_delete=True, extra_env={"NEXT_SERVER_URL": frontend})]
+    )
+    host = fleet.hosts["web"]
+    page = requests.get(f"{host.url}/dashboard?tab=2", timeout=TIMEOUT)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html") and page.headers["X-Frontend"] == "next"
+    assert f"next GET /dashboard?tab=2 host={frontend.split('//')[1]}" in page.text, "changeOrigin: the frontend sees its own host"
+    missing = requests.get(f"{host.url}/missing", timeout=TIMEOUT)
+    assert missing.status_code == 404 and "next GET /missing" in missing.text, "the frontend's own status is relayed"
+    legacy = wa(host, "DELETE", "/user/session", "u@web.test")
+    assert legacy.status_code == 200 and "next DELETE /api/whatsapp/user/session" in legacy.text, "an old bot: a frontend page, not JSON"
+    assert host.stored_session_id("u@web.test") == host.user("u@web.test").session_id
+    assert requests.get(f"{host.url}/health", timeout=TIMEOUT).json()["status"] == "OK", "API routes are not proxied"
 
 
 # --- ensure ------------------------------------------------------------------------------
@@ -266,9 +325,11 @@ def test_ensure_does_not_repair_a_stale_id(fleet: Fleet, bot: BotHost) -> None:
 
 
 def test_ensure_create_failure_is_500(fleet: Fleet, bot: BotHost) -> None:
+    """wasenderApiClient.ts createSessionForUser rethrows; the route does not catch it: Express's error handler shape."""
     fleet.wasender.set_session_limit(bot.wasender_account_id, 0)
     answer = wa(bot, "POST", "/user/session/ensure", "new@praxis.test")
-    assert answer.status_code == 500 and answer.json()["success"] is False
+    assert answer.status_code == 500 and set(answer.json()) == {"error"} and answer.json()["error"]["statusCode"] == 500
+    assert answer.json()["error"]["message"].startswith("Wasender create session failed (400): You have reached your WhatsApp session limit.")
     assert bot.stored_session_id("new@praxis.test") is None
 
 
@@ -324,8 +385,8 @@ def test_status_when_wasender_is_unreachable(fleet: Fleet, bot: BotHost) -> None
         ("connecting", "qr"),
         ("logged_out", "qr"),
         ("disconnected", "disconnected"),
-        ("expired", "qr"),
-        ("need_passkey", "qr"),
+        ("expired", "unknown"),
+        ("need_passkey", "unknown"),
     ],
 )
 def test_status_mapping_through_wasender(fleet: Fleet, bot: BotHost, wasender_status: str, bot_status: str) -> None:
@@ -334,22 +395,44 @@ def test_status_mapping_through_wasender(fleet: Fleet, bot: BotHost, wasender_st
     assert wa(bot, "GET", "/user/status", scan.email).json()["data"]["status"] == bot_status
 
 
-def test_status_mapping_table() -> None:
-    cases = {
-        "ready": "ready",
-        "CONNECTED": "ready",
-        "Online": "ready",
-        "authenticated": "authenticated",
-        "NEED_SCAN": "qr",
-        "qr": "qr",
-        "idle": "qr",
-        "offline": "disconnected",
-        "auth_failure": "auth_failure",
-        "weird": "unknown",
-        "": "unknown",
-        None: "unknown",
-    }
-    assert {k: map_status(k) for k in cases} == cases
+STATUS_TABLE = {
+    # backend/src/services/wasenderApiClient.ts mapWasenderStatusToInternal, list by list (contract sections 1 and 3)
+    "ready": "ready",
+    "connected": "ready",
+    "online": "ready",
+    "authenticated": "authenticated",
+    "auth": "authenticated",
+    "pairing": "qr",
+    "qr": "qr",
+    "waiting_for_qr": "qr",
+    "requires_qr": "qr",
+    "connecting": "qr",
+    "logged_out": "qr",
+    "idle": "qr",
+    "need_scan": "qr",
+    "disconnected": "disconnected",
+    "offline": "disconnected",
+    "auth_failure": "auth_failure",
+    "auth-failure": "auth_failure",
+    "authfailure": "auth_failure",
+    # everything else -> unknown
+    "expired": "unknown",
+    "need_passkey": "unknown",
+    "initializing": "unknown",
+    "weird": "unknown",
+    " connected": "unknown",
+    "": "unknown",
+}
+
+
+@pytest.mark.parametrize("wasender_status,bot_status", sorted(STATUS_TABLE.items()))
+def test_status_mapping_per_status(wasender_status: str, bot_status: str) -> None:
+    assert map_status(wasender_status) == bot_status
+    assert map_status(wasender_status.upper()) == bot_status, "lower-cased first"
+
+
+def test_status_mapping_of_missing_status() -> None:
+    assert map_status(None) == "unknown"
 
 
 def test_status_is_case_insensitive_to_wasender(fleet: Fleet, bot: BotHost) -> None:
@@ -435,11 +518,11 @@ def test_legacy_deployments(fleet_factory) -> None:
     )
     old, mid = fleet.hosts["old"], fleet.hosts["mid"]
     answer = wa(old, "DELETE", "/user/session", "u@old.test")
-    assert answer.status_code == 404 and answer.headers["Content-Type"].startswith("text/html")
-    assert "Cannot DELETE /api/whatsapp/user/session" in answer.text
+    assert answer.status_code == 504 and "Content-Type" not in answer.headers, "no route: proxied to the (absent) frontend, not JSON"
+    assert answer.text == f"Error occurred while trying to proxy: 127.0.0.1:{old.port}/api/whatsapp/user/session"
     assert old.stored_session_id("u@old.test") == old.user("u@old.test").session_id
     unauthenticated = requests.delete(f"{old.url}/api/whatsapp/user/session", timeout=TIMEOUT)
-    assert unauthenticated.status_code == 404, "no route: the JWT middleware never runs"
+    assert unauthenticated.status_code == 504, "no route: the JWT middleware never runs"
     body = wa(mid, "DELETE", "/user/session", "u@mid.test").json()
     assert body["success"] is True and body["previousSessionId"] == mid.user("u@mid.test").session_id
     assert "deletedFromWasenderAPI" not in body and body["message"] != DELETE_MESSAGE
@@ -573,3 +656,201 @@ def test_simulator_faults_in_front_of_the_bot(bot: BotHost) -> None:
     assert [e.get("fault") for e in entries][:3] == [[1], None, [2]] and entries[3]["fault"] == "down"
     assert not any(e["path"].startswith("/__sim") for e in entries), "control requests are not logged"
     assert requests.post(f"{bot.url}/__sim/faults", json={"nope": 1}, timeout=TIMEOUT).status_code == 400
+
+
+# --- WASENDER_API_BASE_URL is the service root (section 3) ------------------------------------
+
+
+def set_dotenv(host: BotHost, **values: str) -> None:
+    """Change keys of the host's backend/.env (others kept) and restart the bot so it reads them."""
+    with open(host.env_path, encoding="utf-8") as handle:
+        lines = [line for line in handle.read().splitlines() if line.split("=", 1)[0] not in values]
+    with open(host.env_path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines + [f"{key}={value}" for key, value in values.items()]) + "\n")
+    host.restart()
+
+
+@pytest.mark.parametrize(
+    "base,path,expected",
+    [
+        ("https://wasenderapi.com", "/api/whatsapp-sessions", "https://wasenderapi.com/api/whatsapp-sessions"),
+        ("https://wasenderapi.com/", "/api/whatsapp-sessions/1", "https://wasenderapi.com/api/whatsapp-sessions/1"),
+        ("https://wasenderapi.com//", "api/whatsapp-sessions", "https://wasenderapi.com/api/whatsapp-sessions"),
+        ("https://www.wasenderapi.com/api", "/api/whatsapp-sessions", "https://www.wasenderapi.com/api/api/whatsapp-sessions"),
+    ],
+)
+def test_axios_joins_base_and_path(base: str, path: str, expected: str) -> None:
+    assert axios_url(base, path) == expected
+
+
+def test_bot_reaches_the_api_below_the_root_in_its_dotenv(fleet: Fleet, bot: BotHost) -> None:
+    with open(bot.env_path, encoding="utf-8") as handle:
+        assert f"WASENDER_API_BASE_URL={fleet.wasender.root_url}\n" in handle.read()
+    assert not fleet.wasender.root_url.endswith("/api") and fleet.wasender.url == fleet.wasender.root_url + "/api"
+    connected = bot.user("connected@praxis.test")
+    fleet.wasender.clear_requests()
+    assert wa(bot, "GET", "/user/status", connected.email).json()["data"]["status"] == "ready"
+    created = wa(bot, "POST", "/user/session/ensure", "new@praxis.test").json()["data"]
+    paths = [(e["method"], e["path"], e["status"]) for e in fleet.wasender.requests()]
+    assert paths == [
+        ("GET", f"/api/whatsapp-sessions/{connected.session_id}", 200),
+        ("POST", "/api/whatsapp-sessions", 200),
+        ("POST", f"/api/whatsapp-sessions/{created['sessionId']}/connect", 200),
+    ]
+
+
+def test_bot_configured_with_the_api_base_reaches_api_api(fleet: Fleet, bot: BotHost) -> None:
+    """A dotenv holding ``<root>/api`` makes the bot request /api/api/...: 404, so every status is unknown (like the real bot)."""
+    set_dotenv(bot, WASENDER_API_BASE_URL=fleet.wasender.url)
+    connected = bot.user("connected@praxis.test")
+    fleet.wasender.clear_requests()
+    data = wa(bot, "GET", "/user/status", connected.email).json()["data"]
+    assert data == {"status": "unknown", "meNumber": None, "sessionId": connected.session_id, "qrAvailable": False}
+    assert [(e["path"], e["status"]) for e in fleet.wasender.requests()] == [(f"/api/api/whatsapp-sessions/{connected.session_id}", 404)]
+    assert STALE_LOG.format(connected.session_id, 404) in bot.log_text().splitlines()
+    assert fleet.wasender.session(connected.session_id)["status"] == "connected", "the session itself is fine"
+
+
+def test_wasender_root_without_api_is_404(fleet: Fleet, bot: BotHost) -> None:
+    headers = {"Authorization": f"Bearer {bot.wasender_token}"}
+    assert requests.get(f"{fleet.wasender.root_url}/whatsapp-sessions", headers=headers, timeout=TIMEOUT).status_code == 404
+    assert requests.get(f"{fleet.wasender.url}/whatsapp-sessions", headers=headers, timeout=TIMEOUT).status_code == 200
+
+
+def test_missing_wasender_base_url_fails_like_getclient(fleet: Fleet, bot: BotHost) -> None:
+    """wasenderApiClient.ts getClient() throws before any request when WASENDER_API_BASE_URL is empty (no default URL)."""
+    set_dotenv(bot, WASENDER_API_BASE_URL="")
+    fleet.wasender.clear_requests()
+    answer = wa(bot, "GET", "/user/status", "connected@praxis.test")
+    assert answer.status_code == 500 and answer.json()["error"]["message"] == "WASENDER_API_BASE_URL and token must be set"
+    reset = wa(bot, "DELETE", "/user/session", "connected@praxis.test").json()
+    assert reset["deletedFromWasenderAPI"] is False and bot.stored_session_id("connected@praxis.test") is None
+    assert fleet.wasender.requests() == []
+
+
+# --- ensure: users without a row, phone persistence (section 3) -----------------------------------
+
+
+def test_ensure_for_a_user_without_a_row_leaves_an_orphan_per_call(fleet: Fleet, bot: BotHost) -> None:
+    ghost = str(uuid.uuid4())
+    token = simjwt.mint(ghost, str(uuid.uuid4()), bot.jwt_secret)
+    rows_before = bot.db_users()
+    me = call(bot, "GET", "/api/auth/me", token=token)
+    assert me.status_code == 404 and me.json() == {"error": "User not found"}
+    assert call(bot, "POST", "/api/whatsapp/user/session/ensure", token=token, body={}).status_code == 400, "no phone anywhere"
+    ids = []
+    for _call in range(2):
+        answer = call(bot, "POST", "/api/whatsapp/user/session/ensure", token=token, body={"phoneNumber": "+4915100000077"})
+        assert answer.status_code == 200
+        data = answer.json()["data"]
+        assert isinstance(data["sessionId"], int) and data["status"] == "qr"
+        ids.append(data["sessionId"])
+    assert ids[0] != ids[1], "nothing was stored, so the second call creates again"
+    for sid in ids:
+        session = fleet.wasender.session(sid)
+        assert session["name"] == f"user-{ghost}" and session["phone_number"] == "+4915100000077" and session["account_id"] == bot.wasender_account_id
+    assert bot.db_users() == rows_before, "the UPDATE hit no row"
+    status = call(bot, "GET", "/api/whatsapp/user/status", token=token).json()["data"]
+    assert status["sessionId"] is None
+
+
+def test_ensure_persists_a_new_body_phone_and_swallows_a_taken_one(fleet: Fleet, bot: BotHost) -> None:
+    user, other = bot.user("new@praxis.test"), bot.user("scan@praxis.test")
+    before = db_row(bot, user.email)
+    taken = wa(bot, "POST", "/user/session/ensure", user.email, {"phoneNumber": other.phone})
+    assert taken.status_code == 200 and taken.json()["success"] is True, "the UNIQUE violation is swallowed"
+    session = fleet.wasender.session(taken.json()["data"]["sessionId"])
+    assert session["phone_number"] == other.phone, "the session is still created with the body's phone"
+    row = db_row(bot, user.email)
+    assert row["phone"] == before["phone"] and row["updated_at"] == before["updated_at"], "the failed UPDATE changed nothing"
+    assert row["wasender_session_id"] == str(session["id"])
+
+    assert wa(bot, "DELETE", "/user/session", user.email).status_code == 200
+    fresh = wa(bot, "POST", "/user/session/ensure", user.email, {"phoneNumber": " +4915100000055 "})
+    assert fresh.status_code == 200
+    row = db_row(bot, user.email)
+    assert row["phone"] == "+4915100000055", "the trimmed body phone is stored"
+    assert isinstance(row["updated_at"], int) and abs(row["updated_at"] - time.time() * 1000) < 60_000, "updated_at = now, epoch ms"
+    assert wa(bot, "POST", "/user/session/ensure", user.email).json()["data"]["sessionId"] == str(fresh.json()["data"]["sessionId"])
+
+
+# --- SQLite busy timeout 1000 ms (section 3) -------------------------------------------------------
+
+
+def _request_under_lock(host: BotHost, hold_s: float) -> tuple[requests.Response, float]:
+    locked, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        locker = sqlite3.connect(host.db_path, isolation_level=None)
+        try:
+            locker.execute("begin exclusive")
+            locked.set()
+            done.wait(hold_s)
+            locker.execute("rollback")
+        finally:
+            locker.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert locked.wait(5)
+        started = time.monotonic()
+        answer = wa(host, "DELETE", "/user/session", "u@lock.test")
+        return answer, time.monotonic() - started
+    finally:
+        thread.join(10)
+
+
+def test_bot_busy_timeout_is_1000_ms(fleet_factory) -> None:
+    fleet = fleet_factory(hosts=[HostSpec(name="lock", users=[UserSpec(email="u@lock.test", state="connected")])])
+    host = fleet.hosts["lock"]
+    short, _elapsed = _request_under_lock(host, 0.4)
+    assert short.status_code == 200, "a lock shorter than 1 s is waited for"
+    long, elapsed = _request_under_lock(host, 1.8)
+    assert long.status_code == 500 and "locked" in long.json()["error"]["message"]
+    assert 0.9 <= elapsed < 1.7, f"gave up after {elapsed:.2f}s"
+
+
+# --- token expiry stand-in (simulator only) ----------------------------------------------------------
+
+
+def test_token_max_age_stands_in_for_exp(bot: BotHost) -> None:
+    user = bot.user("connected@praxis.test")
+    old = simjwt.mint(user.id, user.account_id, bot.jwt_secret, now=time.time() - 30)
+    assert call(bot, "GET", "/api/auth/me", token=old).status_code == 200, "7-day lifetime: still valid"
+    assert bot.set_token_max_age(10) == {"token_max_age": 10.0}
+    for method, path in (("GET", "/api/auth/me"), ("GET", "/api/whatsapp/user/status"), ("DELETE", "/api/whatsapp/user/session")):
+        answer = call(bot, method, path, token=old)
+        assert answer.status_code == 401 and answer.json() == {"error": "Unauthorized"}
+    assert bot.stored_session_id(user.email) == user.session_id
+    assert call(bot, "GET", "/api/auth/me", token=bot.mint_token(user.id)).status_code == 200, "a fresh token passes"
+    assert bot.sim_config() == {"token_max_age": 10.0}
+    bot.set_token_max_age(None)
+    assert call(bot, "GET", "/api/auth/me", token=old).status_code == 200
+    assert requests.post(f"{bot.url}/__sim/config", json={"token_max_age": "soon"}, timeout=TIMEOUT).status_code == 400
+    assert requests.post(f"{bot.url}/__sim/config", json={"nope": 1}, timeout=TIMEOUT).status_code == 400
+
+
+def test_token_max_age_from_the_host_spec_survives_restart(fleet_factory) -> None:
+    fleet = fleet_factory(hosts=[HostSpec(name="short", users=[UserSpec(email="u@short.test", state="connected")], token_max_age=1)])
+    host = fleet.hosts["short"]
+    token = host.mint_token("u@short.test", now=time.time() - 3)
+    assert call(host, "GET", "/api/auth/me", token=token).status_code == 401
+    host.set_token_max_age(None)
+    assert call(host, "GET", "/api/auth/me", token=token).status_code == 200
+    host.restart()
+    assert host.sim_config() == {"token_max_age": 1.0} and call(host, "GET", "/api/auth/me", token=token).status_code == 401
+
+
+# --- QR codes a phone can read (the bot's image -> the fake's current payload) ----------------------
+
+
+def test_phone_scans_the_image_the_bot_shows(fleet: Fleet, bot: BotHost) -> None:
+    from tests.sim.phone import Phone  # pylint: disable=import-outside-toplevel
+
+    scan = bot.user("scan@praxis.test")
+    data_url = wa(bot, "GET", "/user/qr", scan.email).json()["data"]["dataUrl"]
+    phone = Phone(fleet.wasender)
+    assert phone.read(data_url) == fleet.wasender.session(scan.session_id)["qr_code"]
+    phone.scan(data_url)
+    assert wa(bot, "GET", "/user/status", scan.email).json()["data"]["status"] == "ready"

@@ -19,6 +19,7 @@ from tests.sim import fleet as fleet_module
 from tests.sim import jwt as simjwt
 from tests.sim.fleet import REPO_ROOT, Fleet, HostSpec, UserSpec
 from tests.sim.httpkit import pid_alive
+from tests.sim.phone import render_png
 
 INVENTORY_VARS = {
     "ansible_connection",
@@ -115,9 +116,12 @@ def test_inventory_and_fleet_json(incident_fleet: Fleet) -> None:
         secret_keys = ("JWT_SECRET", "WASENDER_API_TOKEN", "WASENDER_WEBHOOK_SECRET")
         secrets = [line.split("=", 1)[1] for line in env.splitlines() if line.split("=", 1)[0] in secret_keys]
         assert len(secrets) == 3 and not any(s in text for s in secrets)
-        assert f"PORT={host.port}\n" in env and f"WASENDER_API_BASE_URL={fleet.wasender.url}\n" in env
+        assert f"PORT={host.port}\n" in env and f"WASENDER_API_BASE_URL={fleet.wasender.root_url}\n" in env, "the service root, no /api"
+        assert "NEXT_SERVER_URL=http://127.0.0.1:1\n" in env, "no frontend: unknown routes get the proxy's 504"
+        assert host.wasender_url == fleet.wasender.root_url and fleet.wasender.url == fleet.wasender.root_url + "/api"
     state = json.loads(Path(fleet.fleet_json_path).read_text(encoding="utf-8"))
     assert state["wasender"]["pid"] == fleet.wasender.pid and state["wasender"]["url"] == fleet.wasender.url
+    assert state["wasender"]["root_url"] == fleet.wasender.root_url
     for name, host in fleet.hosts.items():
         assert state["hosts"][name]["pid"] == host.pid and state["hosts"][name]["port"] == host.port
         assert state["hosts"][name]["jwt_secret"] == host.jwt_secret
@@ -249,7 +253,7 @@ def test_cli_round_trip(tmp_path: Path) -> None:
         return done.stdout
 
     try:
-        out = cli("up", "--preset", "incident", "--hosts", "2")
+        out = cli("up", "--preset", "incident", "--hosts", "2", "--qr-ttl", "60")
         assert "bot1" in out and "bot2" in out and "inventory.yml" in out
         curl = next(line for line in out.splitlines() if line.strip().startswith("curl"))
         token = re.search(r"Bearer ([\w.-]+)", curl).group(1)
@@ -260,8 +264,14 @@ def test_cli_round_trip(tmp_path: Path) -> None:
         assert status.count("-> stale") == 2 and "(orphan)" in status and "-> need_scan" in status
         assert "session" in cli("delete-session", "--host", "bot1", "--email", "ok1@praxis1.test")
         assert cli("status").count("-> stale") == 3
+        loaded = Fleet.load(workdir)
+        assert loaded.wasender.config()["qr_ttl"] == 60
+        waiting = loaded.hosts["bot1"].user("scan1@praxis1.test").session_id
+        png = str(tmp_path / "qr.png")
+        render_png(loaded.wasender.session(waiting)["qr_code"], png)
+        assert f"session {waiting}" in cli("scan", "--png", png)
         scanned = cli("scan", "--all")
-        assert "scan1@praxis1.test" in scanned and "scan2@praxis2.test" in scanned
+        assert "scan1@praxis1.test" not in scanned and "scan2@praxis2.test" in scanned
         assert cli("status").count("-> need_scan") == 0
         assert "stopped" in cli("stop-bot", "--host", "bot2")
         assert "bot2 http" in cli("status") and "[STOPPED]" in cli("status")

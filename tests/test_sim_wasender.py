@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Any
 
 import pytest
 import requests
 
-from tests.sim.fleet import Fleet, WasenderControl
+from tests.sim.fleet import Fleet, ScanRefused, WasenderControl
+from tests.sim.phone import Phone, QrUnreadable, render_png
 
 SESSION_FIELDS = {
     "id",
@@ -195,6 +197,91 @@ def test_qr_rotates_after_ttl(wasender: WasenderControl, api: Api) -> None:
     first = api("POST", f"/whatsapp-sessions/{session['id']}/connect").json()["data"]["qrCode"]
     second = api("GET", f"/whatsapp-sessions/{session['id']}/qrcode").json()["data"]["qrCode"]
     assert first != second
+
+
+def test_qr_ttl_is_configurable_per_fleet(fleet_factory) -> None:
+    fleet: Fleet = fleet_factory(hosts=[], wasender_config={"qr_ttl": 0.3})
+    assert fleet.wasender.config()["qr_ttl"] == 0.3
+    api = Api(fleet.wasender, fleet.wasender.create_account("ttl")["token"])
+    session = create(api)
+    first = api("POST", f"/whatsapp-sessions/{session['id']}/connect").json()["data"]["qrCode"]
+    assert api("GET", f"/whatsapp-sessions/{session['id']}/qrcode").json()["data"]["qrCode"] == first, "still valid"
+    time.sleep(0.35)
+    assert api("GET", f"/whatsapp-sessions/{session['id']}/qrcode").json()["data"]["qrCode"] != first, "rotated after qr_ttl"
+
+
+def _waiting(wasender: WasenderControl, api: Api) -> tuple[int, str]:
+    session = create(api)
+    return session["id"], api("POST", f"/whatsapp-sessions/{session['id']}/connect").json()["data"]["qrCode"]
+
+
+def test_scan_payload_connects_only_with_the_current_code(wasender: WasenderControl, api: Api) -> None:
+    sid, payload = _waiting(wasender, api)
+    other_sid, _other = _waiting(wasender, api)
+    scanned = wasender.scan_payload(payload)
+    assert scanned["id"] == sid and scanned["status"] == "connected" and scanned["qr_code"] is None
+    assert wasender.session(other_sid)["status"] == "need_scan", "only the session whose code it is"
+    with pytest.raises(ScanRefused) as used:
+        wasender.scan_payload(payload)
+    assert used.value.status == 410 and used.value.expired, "a scanned code cannot be used again"
+    with pytest.raises(ScanRefused) as unknown:
+        wasender.scan_payload("2@not-a-code-anyone-issued")
+    assert unknown.value.status == 404 and not unknown.value.expired
+    assert requests.post(f"{wasender.control_url}/scan", json={}, timeout=10).status_code == 400
+
+
+def test_scan_payload_refuses_an_expired_code_and_changes_nothing(wasender: WasenderControl, api: Api) -> None:
+    wasender.config(qr_ttl=0.3)
+    sid, payload = _waiting(wasender, api)
+    time.sleep(0.35)
+    before = wasender.session(sid)
+    with pytest.raises(ScanRefused) as expired:
+        wasender.scan_payload(payload)
+    assert expired.value.status == 410 and expired.value.expired and expired.value.body["session_id"] == sid
+    assert wasender.session(sid) == before, "not rotated, not connected"
+    rotated = api("GET", f"/whatsapp-sessions/{sid}/qrcode").json()["data"]["qrCode"]
+    assert rotated != payload
+    with pytest.raises(ScanRefused) as replaced:
+        wasender.scan_payload(payload)
+    assert replaced.value.status == 410 and replaced.value.expired
+    assert wasender.scan_payload(rotated, delay=0.2)["status"] == "need_scan"
+    time.sleep(0.25)
+    assert api("GET", f"/whatsapp-sessions/{sid}").json()["data"]["status"] == "connected"
+
+
+def test_scan_by_id_uses_the_current_code(wasender: WasenderControl, api: Api) -> None:
+    wasender.config(qr_ttl=0.3)
+    sid, payload = _waiting(wasender, api)
+    time.sleep(0.35)
+    assert wasender.scan(sid)["status"] == "connected", "the UI would have shown a fresh code: that one is scanned"
+    with pytest.raises(ScanRefused):
+        wasender.scan_payload(payload)
+    fresh_sid, fresh = _waiting(wasender, api)
+    wasender.scan(fresh_sid)
+    with pytest.raises(ScanRefused) as used:
+        wasender.scan_payload(fresh)
+    assert used.value.status == 410, "the by-id scan consumed the session's current payload"
+
+
+def test_phone_scans_a_png_of_the_current_payload_only(wasender: WasenderControl, api: Api, tmp_path) -> None:
+    wasender.config(qr_ttl=0.3)
+    sid, old = _waiting(wasender, api)
+    old_png = tmp_path / "old.png"
+    render_png(old, old_png)
+    time.sleep(0.35)
+    current = api("GET", f"/whatsapp-sessions/{sid}/qrcode").json()["data"]["qrCode"]  # rotated: the old one expired
+    wasender.config(qr_ttl=60)  # the new code stays valid while the test renders and reads images
+    current_png = tmp_path / "current.png"
+    render_png(current, current_png)
+    phone = Phone(wasender)
+    assert phone.read(old_png) == old and phone.read(current_png) == current
+    with pytest.raises(ScanRefused) as refused:
+        phone.scan(old_png)
+    assert refused.value.status == 410
+    assert wasender.session(sid)["status"] == "need_scan"
+    assert phone.scan(current_png)["status"] == "connected"
+    with pytest.raises(QrUnreadable):
+        phone.read(b"not a png")
 
 
 def test_scan_with_delay(wasender: WasenderControl, api: Api) -> None:

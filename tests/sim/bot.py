@@ -8,14 +8,18 @@ Configuration comes from the dotenv file only (the process environment is ignore
 tests cannot leak settings into it): ``PORT``, ``JWT_SECRET`` (fallback ``dev-secret``),
 ``WASENDER_API_BASE_URL``, ``WASENDER_API_TOKEN``, ``WASENDER_WEBHOOK_URL``, ``NODE_ENV``,
 ``DATABASE_URL`` or ``DB_FILE`` (default ``database/whatsapp_bot.db`` next to the dotenv
-file). Simulator-only keys: ``SIM_LEGACY_DELETE``, ``SIM_LEGACY_DELETE_MESSAGE``,
-``SIM_REQUEST_LOG``, ``SIM_PID_FILE``, ``SIM_WATCH_PID``, ``SIM_DB_BUSY_TIMEOUT_MS``,
-``SIM_WASENDER_TIMEOUT_S``.
+file), ``NEXT_SERVER_URL`` (default ``http://localhost:3000``). Simulator-only keys:
+``SIM_LEGACY_DELETE``, ``SIM_LEGACY_DELETE_MESSAGE``, ``SIM_REQUEST_LOG``, ``SIM_PID_FILE``,
+``SIM_WATCH_PID``, ``SIM_DB_BUSY_TIMEOUT_MS``, ``SIM_WASENDER_TIMEOUT_S``, ``SIM_TOKEN_MAX_AGE_S``.
+
+``WASENDER_API_BASE_URL`` is the Wasender service ROOT (``https://wasenderapi.com``): the
+bot requests ``/api/whatsapp-sessions...`` below it (see ``WasenderClient``).
 
 Simulator-only routes under ``/__sim`` (no auth, not in the request log):
 ``GET/POST/DELETE /__sim/faults`` inject faults in front of the app's routes, with the
 same fault objects as the Wasender fake (5xx answers in Express's error shape, 429 with
-``retry_after`` in the body and a ``Retry-After`` header, latency, dropped connections).
+``retry_after`` in the body and a ``Retry-After`` header, latency, dropped connections);
+``GET/POST /__sim/config`` reads/changes runtime knobs (``token_max_age``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from http import HTTPStatus
 from typing import Any, Callable, Iterator
 from urllib import error as urlerror
 from urllib import request as urlrequest
+from urllib.parse import urlencode, urlsplit
 
 from tests.sim import botdb
 from tests.sim import jwt as simjwt
@@ -46,7 +51,6 @@ from tests.sim.httpkit import (
     RequestLog,
     Response,
     bind_server,
-    html_response,
     json_response,
     route_match,
     serve_forever,
@@ -55,31 +59,31 @@ from tests.sim.httpkit import (
 
 SIM_PREFIX = "/__sim"
 SIM_FAULTS = SIM_PREFIX + "/faults"
+SIM_CONFIG = SIM_PREFIX + "/config"
+# backend/src/index.ts: nextServerUrl = process.env.NEXT_SERVER_URL || 'http://localhost:3000'
+DEFAULT_NEXT_SERVER_URL = "http://localhost:3000"
+# backend/src/index.ts: createProxyMiddleware({..., proxyTimeout: 30000})
+PROXY_TIMEOUT_S = 30.0
+# node-sqlite3's default busy timeout; knex sets none (contract section 3: "SQLite busy timeout of the bot: 1000 ms")
+DEFAULT_BUSY_TIMEOUT_MS = 1000
 STATUS_LOG_TEMPLATE = "❌ Error getting status for session {session_id}: {message}"
 DELETE_MESSAGE = "Wasender session deleted successfully. Create a new session via /user/session/ensure"
 LEGACY_DELETE_MESSAGE = "WhatsApp session reset successfully"
+# backend/src/services/wasenderApiClient.ts, mapWasenderStatusToInternal (contract sections 1 and 3): the lower-cased
+# status against fixed lists; empty and everything else (expired, need_passkey, initializing, ...) -> 'unknown'.
 STATUS_MAP = {
-    "ready": "ready",
-    "connected": "ready",
-    "online": "ready",
-    "authenticated": "authenticated",
-    "need_scan": "qr",
-    "qr": "qr",
-    "connecting": "qr",
-    "logged_out": "qr",
-    "idle": "qr",
-    "need_passkey": "qr",
-    "expired": "qr",
-    "initializing": "qr",
-    "disconnected": "disconnected",
-    "offline": "disconnected",
-    "auth_failure": "auth_failure",
+    **dict.fromkeys(("ready", "connected", "online"), "ready"),
+    **dict.fromkeys(("authenticated", "auth"), "authenticated"),
+    **dict.fromkeys(("pairing", "qr", "waiting_for_qr", "requires_qr", "connecting"), "qr"),
+    **dict.fromkeys(("logged_out", "idle", "need_scan"), "qr"),
+    **dict.fromkeys(("disconnected", "offline"), "disconnected"),
+    **dict.fromkeys(("auth_failure", "auth-failure", "authfailure"), "auth_failure"),
 }
 
 
-def map_status(wasender_status: str | None) -> str:
-    """The bot's vocabulary for a Wasender status (case-insensitive)."""
-    return STATUS_MAP.get((wasender_status or "").strip().lower(), "unknown")
+def map_status(wasender_status: Any) -> str:
+    """The bot's vocabulary for a Wasender status: ``String(status || '').toLowerCase()``, no trimming."""
+    return STATUS_MAP.get(str(wasender_status or "").lower(), "unknown")
 
 
 # --------------------------------------------------------------------------------------
@@ -129,6 +133,8 @@ class BotConfig:
     watch_pid: int
     busy_timeout_s: float
     wasender_timeout_s: float
+    next_server_url: str = DEFAULT_NEXT_SERVER_URL
+    token_max_age_s: float | None = None
 
     @classmethod
     def from_env_file(cls, env_file: str) -> BotConfig:
@@ -147,7 +153,9 @@ class BotConfig:
             env_file=env_file,
             port=int(env.get("PORT") or 5000),
             jwt_secret=env.get("JWT_SECRET") or simjwt.DEFAULT_SECRET,
-            wasender_base_url=(env.get("WASENDER_API_BASE_URL") or "https://www.wasenderapi.com/api").rstrip("/"),
+            # backend/src/services/wasenderApiClient.ts getClient(): baseURL = WASENDER_API_BASE_URL || '' (used as given;
+            # empty -> every Wasender call throws). No default: the simulator never reaches out to the real service.
+            wasender_base_url=env.get("WASENDER_API_BASE_URL") or "",
             wasender_token=env.get("WASENDER_API_TOKEN", ""),
             webhook_url=env.get("WASENDER_WEBHOOK_URL", ""),
             node_env=env.get("NODE_ENV") or "development",
@@ -157,8 +165,10 @@ class BotConfig:
             request_log=path_of(env.get("SIM_REQUEST_LOG")),
             pid_file=path_of(env.get("SIM_PID_FILE")),
             watch_pid=int(env.get("SIM_WATCH_PID") or 0),
-            busy_timeout_s=int(env.get("SIM_DB_BUSY_TIMEOUT_MS") or 2000) / 1000,
+            busy_timeout_s=int(env.get("SIM_DB_BUSY_TIMEOUT_MS") or DEFAULT_BUSY_TIMEOUT_MS) / 1000,
             wasender_timeout_s=float(env.get("SIM_WASENDER_TIMEOUT_S") or 10),
+            next_server_url=env.get("NEXT_SERVER_URL") or DEFAULT_NEXT_SERVER_URL,
+            token_max_age_s=float(env["SIM_TOKEN_MAX_AGE_S"]) if env.get("SIM_TOKEN_MAX_AGE_S") else None,
         )
 
 
@@ -231,15 +241,37 @@ class WasenderError(Exception):
         self.body = body
 
 
+class WasenderSetupError(Exception):
+    """backend/src/services/wasenderApiClient.ts getClient(): thrown before any request when the base URL or token is
+    empty. Most callers there call getClient() outside their try, so it reaches Express's error handler (500)."""
+
+
+def axios_url(base_url: str, path: str) -> str:
+    """The URL axios requests for ``path`` on a client created with ``baseURL``: axios' combineURLs strips one or two
+    trailing slashes of the base and the leading slashes of the path and joins them with one ``/``. So a base that ends
+    in ``/api`` yields ``/api/api/...`` (backend/src/services/wasenderApiClient.ts: ``axios.create({baseURL})``)."""
+    if not base_url:
+        return path
+    return re.sub(r"/?/$", "", base_url) + "/" + path.lstrip("/")
+
+
 class WasenderClient:
+    """The bot's Wasender client. backend/src/services/wasenderApiClient.ts: axios baseURL = WASENDER_API_BASE_URL (the
+    service root), paths ``/api/whatsapp-sessions``, ``/api/whatsapp-sessions/{id}``, ``.../{id}/connect``, ``.../{id}/qrcode``."""
+
     def __init__(self, base_url: str, token: str, timeout_s: float) -> None:
         self.base_url = base_url
         self.token = token
         self.timeout_s = timeout_s
 
+    def url(self, path: str) -> str:
+        return axios_url(self.base_url, path)
+
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        if not self.base_url or not self.token:
+            raise WasenderSetupError("WASENDER_API_BASE_URL and token must be set")
         data = None if body is None else json.dumps(body).encode("utf-8")
-        req = urlrequest.Request(f"{self.base_url}{path}", data=data, method=method)
+        req = urlrequest.Request(self.url(path), data=data, method=method)
         req.add_header("Authorization", f"Bearer {self.token}")
         req.add_header("Accept", "application/json")
         if data is not None:
@@ -257,23 +289,23 @@ class WasenderClient:
         return _maybe_json(raw)
 
     def get_session(self, session_id: str) -> dict[str, Any]:
-        return _data(self.call("GET", f"/whatsapp-sessions/{session_id}"))
+        return _data(self.call("GET", f"/api/whatsapp-sessions/{session_id}"))
 
     def create_session(self, body: dict[str, Any]) -> dict[str, Any]:
-        answer = self.call("POST", "/whatsapp-sessions", body)
+        answer = self.call("POST", "/api/whatsapp-sessions", body)
         if not isinstance(answer, dict) or not answer.get("success"):
             message = answer.get("error") or answer.get("message") if isinstance(answer, dict) else None
             raise WasenderError(str(message or "Wasender session creation failed"), None, answer)
         return _data(answer)
 
     def connect(self, session_id: str) -> dict[str, Any]:
-        return _data(self.call("POST", f"/whatsapp-sessions/{session_id}/connect"))
+        return _data(self.call("POST", f"/api/whatsapp-sessions/{session_id}/connect"))
 
     def qrcode(self, session_id: str) -> dict[str, Any]:
-        return _data(self.call("GET", f"/whatsapp-sessions/{session_id}/qrcode"))
+        return _data(self.call("GET", f"/api/whatsapp-sessions/{session_id}/qrcode"))
 
     def delete(self, session_id: str) -> None:
-        self.call("DELETE", f"/whatsapp-sessions/{session_id}")
+        self.call("DELETE", f"/api/whatsapp-sessions/{session_id}")
 
 
 def _maybe_json(raw: bytes) -> Any:
@@ -314,12 +346,51 @@ class HttpError(Exception):
         self.status = status
 
 
-def express_404(method: str, path: str) -> Response:
-    html = (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n</head>\n'
-        f"<body>\n<pre>Cannot {method} {path}</pre>\n</body>\n</html>\n"
-    )
-    return html_response(404, html)
+# Hop-by-hop headers are not forwarded by a proxy (RFC 9110 7.6.1); Content-Length is recomputed.
+_HOP_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length"})
+
+
+class _NoRedirect(urlrequest.HTTPRedirectHandler):
+    """A proxy relays redirects to the browser instead of following them."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+_PROXY_OPENER = urlrequest.build_opener(_NoRedirect())
+
+
+def proxy_to_frontend(request: Request, target: str) -> Response:
+    """Everything the API does not answer goes to the web frontend.
+
+    backend/src/index.ts: ``app.use(['/', '/_next', ...], createProxyMiddleware({target: NEXT_SERVER_URL || 'http://localhost:3000',
+    changeOrigin: true, proxyTimeout: 30000}))`` is mounted after the API routes and before the JSON 404 handler, so
+    that handler is never reached: an unknown route (also an unknown ``/api/...`` one, or a route of a newer bot such
+    as ``DELETE /api/whatsapp/user/session`` on an older one) answers the frontend's page, or, with no frontend
+    listening, http-proxy-middleware v3's errorResponsePlugin: ``504`` (ECONNREFUSED/ECONNRESET/ENOTFOUND/ETIMEDOUT;
+    502 for HPE_INVALID*, else 500), no Content-Type, body ``Error occurred while trying to proxy: <Host><url>``.
+    """
+    url = request.path + ("?" + urlencode(request.query, doseq=True) if request.query else "")
+    split = urlsplit(target)
+    req = urlrequest.Request(target.rstrip("/") + url, data=request.body or None, method=request.method)
+    for key, value in request.headers.items():
+        if key.lower() not in _HOP_HEADERS and key.lower() != "host":
+            req.add_header(key, value)
+    req.add_unredirected_header("Host", split.netloc)  # changeOrigin: true
+    try:
+        with _PROXY_OPENER.open(req, timeout=PROXY_TIMEOUT_S) as resp:
+            status, headers, body = resp.status, resp.headers, resp.read()
+    except urlerror.HTTPError as exc:
+        status, headers, body = exc.code, exc.headers, exc.read()
+    except (urlerror.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        text = str(reason).lower()
+        gateway = isinstance(reason, (ConnectionError, TimeoutError)) or any(w in text for w in ("refused", "reset", "timed out", "name or service"))
+        code = 504 if gateway else 500
+        host = request.headers.get("host", "")
+        return Response(status=code, body=f"Error occurred while trying to proxy: {host}{url}".encode("utf-8"), content_type=None)
+    relayed = {key: value for key, value in headers.items() if key.lower() not in _HOP_HEADERS and key.lower() != "content-type"}
+    return Response(status=status, body=body, content_type=headers.get("Content-Type"), headers=relayed)
 
 
 Route = Callable[[Request, dict[str, Any]], Response]
@@ -333,8 +404,10 @@ class BotApp:
         self.wasender = WasenderClient(config.wasender_base_url, config.wasender_token, config.wasender_timeout_s)
         self.log = RequestLog(config.request_log)
         # (method, path, handler, needs JWT)
+        # backend/src/index.ts + routes/auth.ts + routes/whatsapp.ts; everything else -> proxy_to_frontend
         self.routes: list[tuple[str, str, Route, bool]] = [
             ("GET", "/health", self.health, False),
+            ("HEAD", "/", lambda _r, _c: Response(status=200, content_type=None), False),  # index.ts: app.head('/')
             ("POST", "/api/auth/login", self.login, False),
             ("POST", "/api/auth/signup", self.signup, False),
             ("GET", "/api/auth/me", self.me, True),
@@ -343,12 +416,21 @@ class BotApp:
             ("GET", "/api/whatsapp/user/qr", self.qr, True),
         ]
         if not config.legacy_delete:
+            # A bot older than this route proxies it to the frontend like any unknown route (contract section 3).
             self.routes.append(("DELETE", "/api/whatsapp/user/session", self.delete_session, True))
         self.faults = Faults()
+        # Test stand-in for the JWT's exp (simulator only): reject tokens whose iat is older than this many seconds.
+        self.token_max_age_s: float | None = config.token_max_age_s
 
     # simulator control plane (not part of the real bot) -------------------------------------
+    def runtime_config(self) -> dict[str, Any]:
+        return {"token_max_age": self.token_max_age_s}
+
     def control(self, request: Request) -> Response:
-        """``/__sim/faults``: GET lists, POST adds (a fault object), DELETE clears."""
+        """``/__sim/faults``: GET lists, POST adds (a fault object), DELETE clears.
+        ``/__sim/config``: GET reads, POST ``{"token_max_age": seconds or null}`` changes the runtime knobs."""
+        if request.path.rstrip("/") == SIM_CONFIG:
+            return self.control_config(request)
         if request.path.rstrip("/") != SIM_FAULTS:
             return json_response(404, {"error": f"no control route {request.method} {request.path}"})
         if request.method == "GET":
@@ -362,6 +444,24 @@ class BotApp:
             except (ValueError, TypeError) as exc:
                 return json_response(400, {"error": f"{exc.__class__.__name__}: {exc}"})
         return json_response(405, {"error": f"{request.method} not allowed on {SIM_FAULTS}"})
+
+    def control_config(self, request: Request) -> Response:
+        if request.method == "GET":
+            return json_response(200, self.runtime_config())
+        if request.method != "POST":
+            return json_response(405, {"error": f"{request.method} not allowed on {SIM_CONFIG}"})
+        try:
+            changes = request.json()
+            if not isinstance(changes, dict) or set(changes) - {"token_max_age"}:
+                raise ValueError(f"known keys: token_max_age; got {changes!r}")
+            if "token_max_age" in changes:
+                value = changes["token_max_age"]
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                    raise ValueError("token_max_age must be a number of seconds >= 0 or null")
+                self.token_max_age_s = None if value is None else float(value)
+        except (ValueError, TypeError) as exc:
+            return json_response(400, {"error": f"{exc.__class__.__name__}: {exc}"})
+        return json_response(200, self.runtime_config())
 
     def faulted(self, request: Request, entry: dict[str, Any]) -> Response | None:
         """The injected answer for this request, if a fault fires (None: serve normally)."""
@@ -418,9 +518,10 @@ class BotApp:
                 # Express's error handler: uncaught errors become 500 {"error": {"message", "statusCode"}}.
                 log(f"Unhandled error on {request.method} {request.path}: {exc.__class__.__name__}: {exc}")
                 return json_response(500, {"error": {"message": str(exc) or "Internal Server Error", "statusCode": 500}})
-        return express_404(request.method, request.path)
+        return proxy_to_frontend(request, self.config.next_server_url)
 
     def authenticate(self, request: Request) -> dict[str, Any]:
+        """backend/src/middleware/auth.ts requireAuth: ``Bearer`` + jwt.verify (signature, exp) else 401 Unauthorized."""
         token = request.bearer()
         if not token:
             raise Unauthorized()
@@ -430,6 +531,13 @@ class BotApp:
             raise Unauthorized() from None
         if not isinstance(claims.get("userId"), str) or not claims["userId"]:
             raise Unauthorized()
+        max_age = self.token_max_age_s
+        if max_age is not None:
+            # Simulator-only stand-in for exp (7 days upstream): a token older than max_age counts as expired, so a
+            # test can model "a wait that outlasts the token lifetime" without waiting for the real exp.
+            iat = claims.get("iat")
+            if not isinstance(iat, (int, float)) or time.time() - iat > max_age:
+                raise Unauthorized()
         return claims
 
     @staticmethod
@@ -492,7 +600,8 @@ class BotApp:
     def me(self, _request: Request, claims: dict[str, Any]) -> Response:
         user = self.user(claims["userId"])
         if user is None:
-            return json_response(404, {"success": False, "error": "User not found"})
+            # backend/src/routes/auth.ts GET /me: res.status(404).json({ error: 'User not found' }) (contract section 3)
+            return json_response(404, {"error": "User not found"})
         data = {
             "userId": user["id"],
             "accountId": user["account_id"],
@@ -504,14 +613,15 @@ class BotApp:
 
     # routes: WhatsApp ----------------------------------------------------------------------
     def ensure(self, request: Request, claims: dict[str, Any]) -> Response:
+        """backend/src/routes/whatsapp.ts POST /user/session/ensure. The user row is never required (contract section 3):
+        a token for a user without a row finds no stored id and creates a session that is stored nowhere."""
         user_id = claims["userId"]
         body = self.body(request)
         user = self.user(user_id)
-        if user is None:
-            return json_response(404, {"success": False, "error": "User not found"})
-        stored = user["wasender_session_id"]
+        # Database.getUserWasenderSessionId: user?.wasender_session_id || null
+        stored = None if user is None else user["wasender_session_id"]
         if stored is None or str(stored) == "":
-            return self._create_session(user, body)
+            return self._create_session(user_id, user, body)
         session_id = str(stored)
         try:
             session = self.wasender.get_session(session_id)
@@ -530,12 +640,18 @@ class BotApp:
         me_number = session.get("phone_number") if status == "ready" else None
         return json_response(200, {"success": True, "data": ensure_data(session_id, status, me_number, qr_available)})
 
-    def _create_session(self, user: dict[str, Any], body: dict[str, Any]) -> Response:
-        phone = body.get("phoneNumber") or body.get("phone") or user["phone"]
+    def _create_session(self, user_id: str, user: dict[str, Any] | None, body: dict[str, Any]) -> Response:
+        # whatsapp.ts: bodyPhone = (req.body?.phoneNumber || req.body?.phone || '').toString().trim() || undefined
+        body_phone = str(body.get("phoneNumber") or body.get("phone") or "").strip() or None
+        user_phone = None if user is None else user["phone"]
+        phone = body_phone or user_phone
         if not phone:
             return json_response(400, {"success": False, "error": "phoneNumber is required to create a session"})
+        if body_phone and body_phone != user_phone:
+            self._persist_phone(user_id, body_phone)
+        # wasenderApiClient.ts createSessionForUser(label, phoneNumber)
         payload: dict[str, Any] = {
-            "name": f"user-{user['id']}",
+            "name": f"user-{user_id}",
             "phone_number": str(phone),
             "account_protection": True,
             "log_messages": True,
@@ -548,19 +664,34 @@ class BotApp:
         try:
             created = self.wasender.create_session(payload)
         except WasenderError as exc:
-            log(f"❌ Error creating Wasender session for user {user['id']}: {exc}")
-            return json_response(500, {"success": False, "error": f"Failed to create WhatsApp session: {exc}"})
+            # createSessionForUser rethrows `Wasender create session failed (<status>): <msg>`; the route does not catch
+            # it, so Express's error handler answers 500 {"error": {"message", "statusCode"}}.
+            log(f"❌ Error creating Wasender session for user {user_id}: {exc}")
+            message = f"Wasender create session failed ({exc.status}): {_error_text(exc)}"
+            return json_response(500, {"error": {"message": message, "statusCode": 500}})
         session_id = created.get("id")
-        self.store_session(user["id"], str(session_id))
+        # Database.setUserWasenderSessionId: UPDATE ... WHERE id = userId; without a row it changes nothing and the new
+        # session is stored nowhere (one orphaned session per call; contract section 3).
+        self.store_session(user_id, str(session_id))
         status, qr_available = map_status(created.get("status")), False
         try:
             connected = self.wasender.connect(str(session_id))
             status = map_status(connected.get("status"))
             qr_available = bool(connected.get("qrCode"))
-        except WasenderError as exc:
+        except (WasenderError, WasenderSetupError) as exc:  # whatsapp.ts: try { connectSession } catch {}
             log(f"⚠️ Could not connect session {session_id}: {exc}")
         me_number = created.get("phone_number") if status == "ready" else None
         return json_response(200, {"success": True, "data": ensure_data(session_id, status, me_number, qr_available)})
+
+    def _persist_phone(self, user_id: str, phone: str) -> None:
+        """whatsapp.ts: ``try { db('users').where({id}).update({phone: bodyPhone, updated_at: new Date()}) } catch {}``:
+        updated_at as epoch ms (what knex + node-sqlite3 store for a Date); a UNIQUE violation (the phone belongs to
+        another user) or any other database error is swallowed silently (contract section 3)."""
+        try:
+            with self.pool.connection() as conn:
+                conn.execute("update `users` set `phone` = ?, `updated_at` = ? where `id` = ?", (phone, botdb.now_ms(), user_id))
+        except sqlite3.Error:
+            pass
 
     def status(self, _request: Request, claims: dict[str, Any]) -> Response:
         user = self.user(claims["userId"])
@@ -614,6 +745,8 @@ class BotApp:
             try:
                 self.wasender.delete(previous)
                 deleted = True
+            except WasenderSetupError as exc:  # whatsapp.ts: the route's try/catch around deleteSession
+                log(f"❌ Error deleting Wasender session {previous}: {exc}")
             except WasenderError as exc:
                 if exc.status == 404:
                     log(f"ℹ️ Session {previous} was already gone at Wasender (404): treating as deleted")
@@ -624,6 +757,16 @@ class BotApp:
         if self.config.legacy_delete_message:
             return json_response(200, {"success": True, "message": LEGACY_DELETE_MESSAGE, "previousSessionId": previous})
         return json_response(200, {"success": True, "message": DELETE_MESSAGE, "previousSessionId": previous, "deletedFromWasenderAPI": deleted})
+
+
+def _error_text(exc: WasenderError) -> str:
+    """wasenderApiClient.ts: body?.message || body?.error || JSON.stringify(body) || e.message."""
+    body = exc.body
+    if isinstance(body, dict) and (body.get("message") or body.get("error")):
+        return str(body.get("message") or body.get("error"))
+    if body is not None:
+        return json.dumps(body, separators=(",", ":"))
+    return str(exc)
 
 
 def ensure_data(session_id: Any, status: str, me_number: str | None, qr_available: bool) -> dict[str, Any]:

@@ -10,7 +10,7 @@ CLI (run from the repository root)::
 
     python -m tests.sim.fleet up --dir build/fleet [--preset demo|incident] [--hosts N]
     python -m tests.sim.fleet status|down --dir build/fleet
-    python -m tests.sim.fleet scan --dir build/fleet (--host H [--email E] | --all) [--delay S]
+    python -m tests.sim.fleet scan --dir build/fleet (--host H [--email E] | --all | --payload 2@... | --png FILE) [--delay S]
     python -m tests.sim.fleet delete-session --dir build/fleet --host H --email E
     python -m tests.sim.fleet stop-bot|start-bot|restart-bot --dir build/fleet --host H
 
@@ -45,6 +45,10 @@ USER_STATES = ("connected", "needs_scan", "stale", "none")
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 DEFAULT_PASSWORD = botdb.DEFAULT_PASSWORD
+# NEXT_SERVER_URL of every simulated bot unless HostSpec.extra_env overrides it: a port nothing can listen on (binding
+# port 1 needs root, test servers bind ephemeral ports), so unknown routes deterministically get the proxy's 504
+# (backend/src/index.ts proxies them to NEXT_SERVER_URL, default http://localhost:3000, which might be a dev's frontend).
+NO_FRONTEND_URL = "http://127.0.0.1:1"
 
 
 # --------------------------------------------------------------------------------------
@@ -85,6 +89,7 @@ class HostSpec:
     node_env: str = "production"
     port: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    token_max_age: float | None = None  # SIM_TOKEN_MAX_AGE_S: test stand-in for the JWT's exp (see BotHost.set_token_max_age)
 
 
 @dataclass
@@ -260,6 +265,16 @@ class FaultControl(SimProcess):
 # --------------------------------------------------------------------------------------
 
 
+class ScanRefused(RuntimeError):
+    """The fake refused a scanned QR payload: ``status`` 410 (expired or replaced), 404 (unknown) or 400; ``body`` its JSON."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"QR scan refused ({status}): {body}")
+        self.status = status
+        self.body = body
+        self.expired = bool(isinstance(body, dict) and body.get("expired"))
+
+
 class WasenderControl(FaultControl):
     """Runs the fake Wasender API process and talks to its ``/__sim`` control plane."""
 
@@ -278,11 +293,12 @@ class WasenderControl(FaultControl):
     # addresses ---------------------------------------------------------------------------
     @property
     def root_url(self) -> str:
+        """The service root, like ``https://wasenderapi.com``: what a bot's ``WASENDER_API_BASE_URL`` holds (contract section 3)."""
         return f"http://{BIND_HOST}:{self.port}"
 
     @property
     def url(self) -> str:
-        """The API base URL, like ``https://www.wasenderapi.com/api``."""
+        """The API base URL (root + ``/api``), like ``https://www.wasenderapi.com/api``: ``<url>/whatsapp-sessions``."""
         return f"{self.root_url}/api"
 
     @property
@@ -347,9 +363,9 @@ class WasenderControl(FaultControl):
     def accounts(self) -> list[dict[str, Any]]:
         return self._call("GET", "/accounts")
 
-    def create_session(self, account_token: str, name: str, phone_number: str, status: str = "disconnected") -> dict[str, Any]:
-        """Create a session directly (seeding; not logged as an API call, no rate limit)."""
-        return self._call("POST", "/sessions", {"token": account_token, "name": name, "phone_number": phone_number, "status": status})
+    def create_session(self, account_token: str, name: str, phone_number: str, status: str = "disconnected", **fields: Any) -> dict[str, Any]:
+        """Create a session directly (seeding; not logged as an API call, no rate limit); ``fields``: more session columns."""
+        return self._call("POST", "/sessions", {**fields, "token": account_token, "name": name, "phone_number": phone_number, "status": status})
 
     def session(self, session_id: int | str) -> dict[str, Any] | None:
         """A session with internal fields (``account_id``, ``qr_code``), or None when it does not exist."""
@@ -366,8 +382,18 @@ class WasenderControl(FaultControl):
         return bool(self._call("DELETE", f"/sessions/{int(session_id)}", ok=(200, 404))["deleted"])
 
     def scan(self, session_id: int | str, delay: float = 0) -> dict[str, Any]:
-        """The user scans the QR code: connected now, or after ``delay`` seconds."""
+        """The user scans the code the bot's own web UI shows (the session's current payload; a fresh one if it has
+        none or it expired): connected now, or after ``delay`` seconds. A connected session stays as it is."""
         return self._call("POST", f"/sessions/{int(session_id)}/scan", {"delay": delay})
+
+    def scan_payload(self, payload: str, delay: float = 0) -> dict[str, Any]:
+        """A phone scans a QR code whose text is ``payload``: connects (now or after ``delay`` s) the session whose
+        current, unexpired payload it is. Raises ``ScanRefused`` (410 expired/replaced, 404 unknown, 400) otherwise,
+        and the session is unchanged."""
+        status, answer = http_json("POST", f"{self.control_url}/scan", {"payload": payload, "delay": delay})
+        if status != 200:
+            raise ScanRefused(status, answer)
+        return answer
 
     def set_status(self, session_id: int | str, status: str) -> dict[str, Any]:
         return self._call("POST", f"/sessions/{int(session_id)}/status", {"status": status})
@@ -386,6 +412,7 @@ class WasenderControl(FaultControl):
     def to_json(self) -> dict[str, Any]:
         return {
             "url": self.url,
+            "root_url": self.root_url,
             "control_url": self.control_url,
             "port": self.port,
             "pid": self.pid,
@@ -454,7 +481,9 @@ class BotHost(FaultControl):
             shutil.rmtree(self.dir)
         os.makedirs(os.path.dirname(self.db_path))
         account = wasender.create_account(name=f"{self.name} (wabot)")
-        self.wasender_token, self.wasender_account_id, self.wasender_url = account["token"], int(account["id"]), wasender.url
+        # wasender_url is what the dotenv's WASENDER_API_BASE_URL holds: the service ROOT, not the API base
+        # (backend/src/services/wasenderApiClient.ts: axios baseURL + '/api/whatsapp-sessions...'; contract section 3).
+        self.wasender_token, self.wasender_account_id, self.wasender_url = account["token"], int(account["id"]), wasender.root_url
         botdb.create_schema(self.db_path)
         phone_source = iter(phones)
         conn = botdb.connect(self.db_path)
@@ -467,7 +496,7 @@ class BotHost(FaultControl):
         finally:
             conn.close()
         for _orphan in range(self.spec.orphans):
-            orphan = wasender.create_session(self.wasender_token, f"user-{uuid.uuid4()}", next(phone_source), status="need_scan")
+            orphan = wasender.create_session(self.wasender_token, f"user-{uuid.uuid4()}", next(phone_source), status="need_scan", **self.created_by_bot)
             self.orphan_session_ids.append(str(orphan["id"]))
         if not self.port:
             self.port = free_port()
@@ -486,13 +515,25 @@ class BotHost(FaultControl):
         session_id: str | None = None
         if spec.state != "none":
             status = "need_scan" if spec.state == "needs_scan" else "connected"
-            session = wasender.create_session(self.wasender_token, f"user-{user_id}", phone or "+4915100000000", status=status)
+            session = wasender.create_session(self.wasender_token, f"user-{user_id}", phone or "+4915100000000", status=status, **self.created_by_bot)
             session_id = str(session["id"])
             days_ago_ms = secrets.randbelow(30 * 24 * 3600 * 1000)
             botdb.set_session(conn, user_id, session_id, botdb.now_ms() - days_ago_ms)
             if spec.state == "stale":
                 wasender.delete_session(session_id)
         return SeededUser(user_id, account_id, spec.email.lower(), phone, spec.password, spec.state, session_id)
+
+    @property
+    def webhook_url(self) -> str:
+        """The host's WASENDER_WEBHOOK_URL."""
+        return f"https://{self.name}.example.test/api/whatsapp/webhook"
+
+    @property
+    def created_by_bot(self) -> dict[str, Any]:
+        """Session fields the bot sets when it creates a session with WASENDER_WEBHOOK_URL configured
+        (backend/src/services/wasenderApiClient.ts createSessionForUser: webhook_url, webhook_enabled): seeded sessions
+        look like the bot's own."""
+        return {"webhook_url": self.webhook_url, "webhook_enabled": True}
 
     def env_values(self) -> dict[str, str]:
         values = {
@@ -501,9 +542,10 @@ class BotHost(FaultControl):
             "JWT_SECRET": self.jwt_secret,
             "WASENDER_API_BASE_URL": self.wasender_url,
             "WASENDER_API_TOKEN": self.wasender_token,
-            "WASENDER_WEBHOOK_URL": f"https://{self.name}.example.test/api/whatsapp/webhook",
+            "WASENDER_WEBHOOK_URL": self.webhook_url,
             "WASENDER_WEBHOOK_SECRET": secrets.token_hex(16),
             "DATABASE_URL": "sqlite:./database/whatsapp_bot.db",
+            "NEXT_SERVER_URL": NO_FRONTEND_URL,
             "SIM_REQUEST_LOG": self.request_log_path,
             "SIM_PID_FILE": self.pid_path,
         }
@@ -513,6 +555,8 @@ class BotHost(FaultControl):
             values["SIM_LEGACY_DELETE"] = "1"
         if self.spec.legacy_delete_message:
             values["SIM_LEGACY_DELETE_MESSAGE"] = "1"
+        if self.spec.token_max_age is not None:
+            values["SIM_TOKEN_MAX_AGE_S"] = str(self.spec.token_max_age)
         values.update(self.spec.extra_env)
         return values
 
@@ -654,12 +698,12 @@ echo "bot {self.name} stopped"
                 return None if value is None else str(value)
         raise KeyError(f"no user {email} in {self.db_path}")
 
-    def mint_token(self, user: str, account_id: str | None = None, lifetime: int = simjwt.LIFETIME_SECONDS) -> str:
-        """A valid JWT for a user id or seeded email, signed with this host's JWT_SECRET."""
+    def mint_token(self, user: str, account_id: str | None = None, lifetime: int = simjwt.LIFETIME_SECONDS, now: float | None = None) -> str:
+        """A valid JWT for a user id or seeded email, signed with this host's JWT_SECRET; ``now`` = its iat (default: now)."""
         seeded = next((u for u in self.users if user in (u.id, u.email)), None)
         user_id = seeded.id if seeded else user
         account = account_id or (seeded.account_id if seeded else str(uuid.uuid4()))
-        return simjwt.mint(user_id, account, self.jwt_secret, lifetime=lifetime)
+        return simjwt.mint(user_id, account, self.jwt_secret, lifetime=lifetime, now=now)
 
     def requests(self) -> list[dict[str, Any]]:
         return read_jsonl(self.request_log_path)
@@ -674,6 +718,18 @@ echo "bot {self.name} stopped"
     def clear_requests(self) -> None:
         with open(self.request_log_path, "w", encoding="utf-8"):
             pass
+
+    def sim_config(self, **changes: Any) -> dict[str, Any]:
+        """The bot replica's runtime knobs (``/__sim/config``): read, or change with keyword arguments. A restart
+        goes back to the dotenv's values."""
+        return self._call("POST", "/config", changes) if changes else self._call("GET", "/config")
+
+    def set_token_max_age(self, seconds: float | None) -> dict[str, Any]:
+        """Test stand-in for the JWT's ``exp`` (upstream: 7 days; backend/src/middleware/auth.ts answers 401
+        ``{"error":"Unauthorized"}`` once it passed): the replica rejects every token whose ``iat`` is more than
+        ``seconds`` ago the same way. ``None`` switches it off. Lasts until the bot restarts (``HostSpec.token_max_age``
+        sets it in the dotenv for good)."""
+        return self.sim_config(token_max_age=seconds)
 
     def log_text(self) -> str:
         try:
@@ -966,7 +1022,7 @@ def preset_hosts(preset: str, hosts: int = 3) -> list[HostSpec]:
 
 
 def _print_up(fleet: Fleet) -> None:
-    print(f"Wasender fake: {fleet.wasender.url}   (control plane {fleet.wasender.control_url})")
+    print(f"Wasender fake: {fleet.wasender.root_url}   (API base {fleet.wasender.url}, control plane {fleet.wasender.control_url})")
     for host in fleet.hosts.values():
         states = ", ".join(f"{u.email}={u.state}" for u in host.users) or "no users"
         orphans = f", {len(host.orphan_session_ids)} orphan session(s)" if host.orphan_session_ids else ""
@@ -996,8 +1052,21 @@ def _print_status(fleet: Fleet) -> None:
 
 
 def _scan(fleet: Fleet, args: argparse.Namespace) -> int:
+    if args.payload or args.png:
+        payload = args.payload
+        if args.png:
+            from tests.sim import phone  # pylint: disable=import-outside-toplevel  # needs opencv: only for --png
+
+            payload = phone.decode_qr(args.png)
+        try:
+            session = fleet.wasender.scan_payload(payload, delay=args.delay)
+        except ScanRefused as exc:
+            print(f"scan refused: {exc}", file=sys.stderr)
+            return 1
+        print(f"session {session['id']} ({session['name']}) scanned" + (f" (connected in {args.delay}s)" if args.delay else ""))
+        return 0
     if not args.all and not args.host:
-        print("scan: give --host H (optionally --email E) or --all", file=sys.stderr)
+        print("scan: give --host H (optionally --email E), --all, --payload P or --png FILE", file=sys.stderr)
         return 2
     hosts = list(fleet.hosts.values()) if args.all else [fleet.hosts[args.host]]
     count = 0
@@ -1022,12 +1091,15 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start a fleet (replacing one already running in --dir)")
     up.add_argument("--preset", choices=("demo", "incident"), default="demo")
     up.add_argument("--hosts", type=int, default=3, help="number of hosts (incident preset)")
+    up.add_argument("--qr-ttl", type=float, default=None, help="seconds a QR payload stays valid (Wasender fake's qr_ttl, default 45)")
     for name in ("down", "status"):
         sub.add_parser(name)
     scan = sub.add_parser("scan", help="scan the QR code of sessions waiting for it")
     scan.add_argument("--host")
     scan.add_argument("--email")
     scan.add_argument("--all", action="store_true")
+    scan.add_argument("--payload", help="the text of a QR code, as a phone read it: connects only the session whose current code it is")
+    scan.add_argument("--png", help="a QR image file (e.g. the bot's /user/qr image): decoded, then scanned like --payload")
     scan.add_argument("--delay", type=float, default=0.0)
     delete = sub.add_parser("delete-session", help="delete a user's session at Wasender (the incident)")
     delete.add_argument("--host", required=True)
@@ -1041,7 +1113,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         if os.path.exists(os.path.join(args.dir, "fleet.json")):
             Fleet.load(args.dir).stop()
-        fleet = Fleet(args.dir, preset_hosts(args.preset, args.hosts), watch=False)
+        config = None if args.qr_ttl is None else {"qr_ttl": args.qr_ttl}
+        fleet = Fleet(args.dir, preset_hosts(args.preset, args.hosts), wasender_config=config, watch=False)
         fleet.start()
         _print_up(fleet)
         return 0

@@ -4,10 +4,12 @@ Run from the repository root::
 
     python -m tests.sim.wasender --port 0 --state S.db --request-log R.jsonl --port-file P
 
-Base URL ``http://127.0.0.1:<port>/api``. State (accounts, sessions, settings) lives in a
-SQLite file so the process can be restarted. A control plane without authentication under
-``/__sim/`` lets tests create accounts, play the incident (delete a session behind the
-bot's back), scan QR codes and inject faults. See ``tests/sim/README.md``.
+Service root ``http://127.0.0.1:<port>`` (what a bot's ``WASENDER_API_BASE_URL`` holds, like
+``https://wasenderapi.com``); the API lives only under ``/api`` (API base ``<root>/api``), anything
+else answers 404. State (accounts, sessions, settings) lives in a SQLite file so the process can
+be restarted. A control plane without authentication under ``/__sim/`` lets tests create
+accounts, play the incident (delete a session behind the bot's back), scan QR codes (by session
+id, or by the payload a phone read off a QR image) and inject faults. See ``tests/sim/README.md``.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "session_status_case": "lower",  # case of `status` in session objects: lower | upper
     "default_session_limit": None,  # plan limit for new accounts (None: unlimited)
     "plan_limit_status": 400,
-    "qr_ttl": 45,  # seconds before a QR payload is rotated
+    "qr_ttl": 45,  # seconds a QR payload is valid (contract section 2: "expires after about 45 s"); then rotated lazily
     "seed": 0,  # seed of the random generator of probabilistic faults
 }
 
@@ -72,6 +74,8 @@ SCHEMA = [
     "webhook_secret text not null, created_at text not null, updated_at text not null, qr_code text, "
     "qr_generated_at real, connect_at real)",
     "create table if not exists config (key text primary key, value text not null)",
+    # payloads that were replaced (rotated, scanned, session reset): a scan of one is refused as expired
+    "create table if not exists qr_history (payload text primary key, session_id integer not null, retired_at real not null)",
 ]
 
 BOOL_FIELDS = ("account_protection", "log_messages", "read_incoming_messages", "webhook_enabled")
@@ -183,6 +187,10 @@ class Store:
             return None
         session = dict(row)
         if session["connect_at"] is not None and time.time() >= session["connect_at"]:
+            if session["qr_code"]:
+                self.conn.execute(
+                    "insert or replace into qr_history (payload, session_id, retired_at) values (?, ?, ?)", (session["qr_code"], session["id"], time.time())
+                )
             self.conn.execute(
                 "update sessions set status = 'connected', qr_code = null, qr_generated_at = null, connect_at = null, updated_at = ? where id = ?",
                 (laravel_time(), session["id"]),
@@ -249,6 +257,7 @@ class Store:
             return self.session(int(cur.lastrowid or 0)) or {}
 
     def update_session(self, session_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change columns; a QR payload that is replaced goes to ``qr_history`` (it can no longer be scanned)."""
         columns = {key: value for key, value in changes.items() if key in _SESSION_COLUMNS}
         if "webhook_events" in columns:
             columns["webhook_events"] = json.dumps(columns["webhook_events"] or [])
@@ -258,8 +267,22 @@ class Store:
         columns["updated_at"] = laravel_time()
         assignments = ", ".join(f"{key} = ?" for key in columns)
         with self.lock:
+            if "qr_code" in columns:
+                row = self.conn.execute("select qr_code from sessions where id = ?", (session_id,)).fetchone()
+                if row is not None and row["qr_code"] and row["qr_code"] != columns["qr_code"]:
+                    self.conn.execute(
+                        "insert or replace into qr_history (payload, session_id, retired_at) values (?, ?, ?)", (row["qr_code"], session_id, time.time())
+                    )
             self.conn.execute(f"update sessions set {assignments} where id = ?", (*columns.values(), session_id))
             return self.session(session_id) or {}
+
+    def session_by_qr(self, payload: str) -> tuple[dict[str, Any] | None, bool]:
+        """(the session whose current payload this is, or None; whether it is a retired payload)."""
+        with self.lock:
+            row = self.conn.execute("select * from sessions where qr_code = ?", (payload,)).fetchone()
+            if row is not None:
+                return self._refresh(row), False
+            return None, self.conn.execute("select 1 from qr_history where payload = ?", (payload,)).fetchone() is not None
 
     def delete_session(self, session_id: int) -> bool:
         with self.lock:
@@ -628,6 +651,7 @@ class ControlPlane:
             ("GET", "/sessions/{id}", self.get_session),
             ("DELETE", "/sessions/{id}", self.delete_session),
             ("POST", "/sessions/{id}/scan", self.scan),
+            ("POST", "/scan", self.scan_payload),
             ("POST", "/sessions/{id}/status", self.set_status),
             ("GET", "/faults", lambda r, p: json_response(200, self.app.faults.list())),
             ("POST", "/faults", self.add_fault),
@@ -719,16 +743,49 @@ class ControlPlane:
         deleted = self.store.delete_session(int(params["id"]))
         return json_response(200 if deleted else 404, {"deleted": deleted, "id": int(params["id"])})
 
+    def qr_is_current(self, session: dict[str, Any]) -> bool:
+        """Whether the session shows a QR payload that a phone can still scan (waiting for a scan, younger than qr_ttl)."""
+        ttl = float(self.store.config()["qr_ttl"])
+        generated = session["qr_generated_at"]
+        return session["status"] == "need_scan" and bool(session["qr_code"]) and generated is not None and time.time() - generated < ttl
+
     def scan(self, request: Request, params: dict[str, str]) -> Response:
-        """The user scans the QR code: the session becomes connected after ``delay`` seconds."""
+        """Stand-in for "the user scanned the code the bot's own web UI showed": the session's current payload is scanned.
+
+        The UI always shows a current code: when the session has none (not waiting for a scan yet, or its payload
+        expired), the UI's refresh would have fetched a fresh one, so one is issued first. Connected now, or after
+        ``delay`` seconds. A connected session stays connected.
+        """
         session = self._session(params)
         delay = float(parse_body(request).get("delay") or 0)
+        if session["status"] == "connected":
+            return json_response(200, control_session(session))
+        if not self.qr_is_current(session):
+            session = self.store.update_session(session["id"], {"status": "need_scan", "qr_code": new_qr_payload(), "qr_generated_at": time.time()})
+        return self._scan(str(session["qr_code"]), delay)
+
+    def scan_payload(self, request: Request, _params: dict[str, str]) -> Response:
+        """A phone scanned a QR image: ``{"payload": "2@...", "delay": 0}``. Only the current, unexpired payload of a
+        session waiting for a scan connects it; an expired, replaced or unknown payload is refused and nothing changes."""
+        body = parse_body(request)
+        payload = body.get("payload")
+        if not isinstance(payload, str) or not payload:
+            raise ApiError(400, {"error": "payload (the text of the QR code) is required"})
+        return self._scan(payload, float(body.get("delay") or 0))
+
+    def _scan(self, payload: str, delay: float) -> Response:
+        session, retired = self.store.session_by_qr(payload)
+        if session is None:
+            if retired:
+                return json_response(410, {"error": "QR code expired: it was replaced by a newer one", "expired": True})
+            return json_response(404, {"error": "unknown QR code", "expired": False})
+        if not self.qr_is_current(session):
+            message = f"QR code expired (older than qr_ttl={self.store.config()['qr_ttl']}s)"
+            return json_response(410, {"error": message, "expired": True, "session_id": session["id"]})
         if delay <= 0:
             changes: dict[str, Any] = {"status": "connected", "qr_code": None, "qr_generated_at": None, "connect_at": None}
         else:
             changes = {"connect_at": time.time() + delay}
-            if session["status"] != "need_scan":
-                changes.update({"status": "need_scan", "qr_code": session["qr_code"] or new_qr_payload(), "qr_generated_at": time.time()})
         return json_response(200, control_session(self.store.update_session(session["id"], changes)))
 
     def set_status(self, request: Request, params: dict[str, str]) -> Response:

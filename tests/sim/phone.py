@@ -1,0 +1,121 @@
+"""A "phone" for tests: reads a QR image like a camera and scans it at the Wasender fake.
+
+The QR code a user scans is an image (the bot's ``GET /api/whatsapp/user/qr`` answers a PNG
+data URL rendered from Wasender's raw payload; contract section 1). This module decodes such
+an image back into its payload with OpenCV's ``cv2.QRCodeDetector`` (package
+``opencv-python-headless``, a dev dependency) and hands the payload to the fake's
+``POST /__sim/scan``, which connects a session only when the payload is its current,
+unexpired one (Wasender's QR codes expire after about 45 s; contract section 2)::
+
+    from tests.sim.phone import Phone
+    phone = Phone(fleet.wasender)
+    phone.scan(answer.json()["data"]["dataUrl"])      # data URL, PNG bytes or a file path
+    phone.read("qr.png")                               # just the payload
+
+CLI (from the repository root)::
+
+    python -m tests.sim.phone --dir build/fleet qr.png [--delay S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from tests.sim.fleet import WasenderControl
+
+DATA_URL_PREFIX = "data:image/"
+Image = Union[bytes, str, "os.PathLike[str]"]
+
+
+class QrUnreadable(ValueError):
+    """The image holds no QR code OpenCV can read."""
+
+
+def png_bytes(image: Image) -> bytes:
+    """The image bytes of a data URL (``data:image/png;base64,...``), raw bytes, or a file path."""
+    if isinstance(image, bytes):
+        return image
+    text = os.fspath(image)
+    if text.startswith(DATA_URL_PREFIX):
+        header, _sep, data = text.partition(",")
+        if ";base64" not in header:
+            raise QrUnreadable(f"not a base64 data URL: {header}")
+        return base64.b64decode(data, validate=True)
+    with open(text, "rb") as handle:
+        return handle.read()
+
+
+def decode_qr(image: Image) -> str:
+    """The text of the QR code in ``image`` (data URL, PNG bytes or path). Raises ``QrUnreadable``."""
+    import cv2  # pylint: disable=import-outside-toplevel  # heavy: only when a test reads an image
+    import numpy  # pylint: disable=import-outside-toplevel
+
+    raw = numpy.frombuffer(png_bytes(image), dtype=numpy.uint8)
+    picture = cv2.imdecode(raw, cv2.IMREAD_GRAYSCALE)
+    if picture is None:
+        raise QrUnreadable("not an image OpenCV can decode")
+    detector = cv2.QRCodeDetector()
+    # A camera sees the code at many sizes; small renderings (4 px per module) decode more reliably enlarged.
+    for scale in (1, 2, 3):
+        candidate = picture if scale == 1 else cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+        text, _points, _straight = detector.detectAndDecode(candidate)
+        if text:
+            return str(text)
+    raise QrUnreadable("no readable QR code in the image")
+
+
+def render_png(payload: str, path: str | os.PathLike[str] | None = None) -> bytes:
+    """A PNG of ``payload`` rendered like the bot renders it (``tests.sim.bot.qr_data_url``); written to ``path`` if given."""
+    from tests.sim.bot import qr_data_url  # pylint: disable=import-outside-toplevel
+
+    data = png_bytes(qr_data_url(payload))
+    if path is not None:
+        with open(path, "wb") as handle:
+            handle.write(data)
+    return data
+
+
+class Phone:
+    """A user's phone: reads QR images and scans them at the Wasender fake (``WasenderControl.scan_payload``)."""
+
+    def __init__(self, wasender: WasenderControl) -> None:
+        self.wasender = wasender
+
+    @staticmethod
+    def read(image: Image) -> str:
+        """The payload of a QR image (data URL, PNG bytes or path)."""
+        return decode_qr(image)
+
+    def scan(self, image: Image, delay: float = 0) -> dict[str, Any]:
+        """Read the image and scan its payload: the session it belongs to connects (now or after ``delay`` s).
+
+        Raises ``tests.sim.fleet.ScanRefused`` when the payload expired, was replaced or is unknown (nothing changes),
+        ``QrUnreadable`` when the image holds no QR code."""
+        return self.wasender.scan_payload(decode_qr(image), delay=delay)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tests.sim.fleet import Fleet, ScanRefused  # pylint: disable=import-outside-toplevel
+
+    parser = argparse.ArgumentParser(prog="python -m tests.sim.phone", description="Scan a QR image at a simulated fleet's Wasender fake")
+    parser.add_argument("--dir", required=True, help="fleet directory, e.g. build/fleet")
+    parser.add_argument("image", help="PNG file with the QR code")
+    parser.add_argument("--delay", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    phone = Phone(Fleet.load(args.dir).wasender)
+    try:
+        session = phone.scan(args.image, delay=args.delay)
+    except (ScanRefused, QrUnreadable) as exc:
+        print(f"scan failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"session {session['id']} ({session['name']}) scanned")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
