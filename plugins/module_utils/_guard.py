@@ -10,14 +10,16 @@ whose only session was deleted: nothing of ours is listed), so absence alone can
 
 The rule (one place, used by session_info, session_db, session_orphans and session):
 
-* The list is **ours** when it holds any stored id, or any session named ``user-<id>`` after a user of
+* The list is **ours** when it holds any stored id, any session named ``user-<id>`` after a user of
   this database (the bot names the sessions it creates ``user-<userId>``: contract section 1,
-  POST /user/session/ensure). Then it is trusted: the token sees this bot's account.
+  POST /user/session/ensure), or any session carrying the bot's own ``WASENDER_WEBHOOK_URL`` (set on
+  every session the bot creates). Then it is trusted: the token sees this bot's account.
 * Otherwise, when there is something to judge (stored ids, or ``user-<id>`` sessions that could be
   taken for orphans), the list is refused if any sign of a wrong token or URL is present:
 
   1. the token is an explicit option that differs from the bot's own ``WASENDER_API_TOKEN``;
-  2. the list holds ``user-<id>`` sessions for ids this database does not know (someone else's bot);
+  2. the list holds ``user-<id>`` sessions for ids this database does not know and without this bot's
+     webhook URL (someone else's bot);
   3. ``MANY_STORED`` or more stored ids, every one of them absent (a whole account emptied at once is
      far rarer than a wrong token).
 
@@ -84,12 +86,16 @@ def evidence_from(
     sessions: t.Sequence[t.Mapping[str, t.Any]],
     known_owners: t.Callable[[set[str]], set[str]] | None,
     token_origin: str,
+    webhook_url: str | None = None,
 ) -> ListingEvidence:
     """Collect the evidence.
 
     ``stored_ids`` are the session ids the database stores (streamed; consumed until one is listed);
     ``known_owners(ids)`` answers which of the given user ids are users of this database (None: the
-    caller cannot tell, as the single-user ``session`` module cannot).
+    caller cannot tell, as the single-user ``session`` module cannot). ``webhook_url`` is the bot's
+    ``WASENDER_WEBHOOK_URL``: the bot gives every session it creates that webhook
+    (backend/src/services/wasenderApiClient.ts, createSessionForUser), so a listed session carrying it is
+    this bot's - also the orphan of a deleted user - and one carrying another URL is not.
     """
     listed_ids = {str(s.get("id")) for s in sessions}
     evidence = ListingEvidence(token_origin=token_origin)
@@ -100,16 +106,24 @@ def evidence_from(
         if str(sid).strip() in listed_ids:
             evidence.listed += 1
             break  # one listed id proves the account; no need to read further
+    own_hook = _url(webhook_url)
     owners = named_owners(sessions)
-    if known_owners is None:
-        evidence.foreign_named = None
-    elif owners:
-        known = known_owners(owners)
-        foreign = sorted(owners - known)
-        evidence.own_named = len(owners & known)
-        evidence.foreign_named = len(foreign)
-        evidence.foreign_examples = [f"{SESSION_NAME_PREFIX}{owner}" for owner in foreign[:3]]
+    known = known_owners(owners) if known_owners is not None and owners else set()
+    foreign: set[str] = set()
+    for session in sessions:
+        owner = user_id_of_session_name(session.get("name"))
+        hook = _url(session.get("webhook_url"))
+        if (own_hook and hook == own_hook) or (owner is not None and owner in known):
+            evidence.own_named += 1
+        elif owner is not None and known_owners is not None:
+            foreign.add(owner)
+    evidence.foreign_named = None if known_owners is None else len(foreign)
+    evidence.foreign_examples = [f"{SESSION_NAME_PREFIX}{owner}" for owner in sorted(foreign)[:3]]
     return evidence
+
+
+def _url(value: t.Any) -> str:
+    return str(value or "").strip().rstrip("/").lower()
 
 
 def judge_listing(evidence: ListingEvidence, allow_all_stale: bool = False) -> ListingVerdict:

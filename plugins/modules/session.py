@@ -324,6 +324,7 @@ class SessionManager:
         self.params = module.params
         self.check_mode = module.check_mode
         env = load_bot_env(module)
+        self.env = env
         self.wasender: WasenderClient | None = wasender_client(module, env)
         self.bot: BotClient = bot_client(module, env)
         self.result: dict[str, t.Any] = {
@@ -364,9 +365,9 @@ class SessionManager:
                 f" changed: {error.message}",
                 **error.details,
             ) from error
-        evidence = evidence_from([state.session_id], sessions, None, self.wasender.token_origin)
+        evidence = evidence_from([state.session_id], sessions, None, self.wasender.token_origin, self.env.get("WASENDER_WEBHOOK_URL"))
         user_id = self.bot.auth.user_id if self.bot.auth else None
-        evidence.own_named = int(user_id is not None and user_id in named_owners(sessions))
+        evidence.own_named += int(user_id is not None and user_id in named_owners(sessions))
         guard = judge_listing(evidence, self.params["allow_all_stale"])
         self.result["listing_guard"] = guard.as_dict()
         if not guard.trusted:

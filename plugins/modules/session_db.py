@@ -140,10 +140,11 @@ options:
     description:
       - With O(scope=stale), reset although the Wasender session list holds none of this database's sessions and shows
         signs of being another account's list - the token given differs from the bot's own C(WASENDER_API_TOKEN), the
-        list holds C(user-<id>) sessions of users this database does not have, or 5 or more stored ids are all
-        missing at once.
+        list holds C(user-<id>) sessions of users this database does not have (and not carrying the bot's own
+        C(WASENDER_WEBHOOK_URL)), or 5 or more stored ids are all missing at once.
       - Without signs (the bot's own token, a small bot) a list holding none of ours is a real total loss and is
-        trusted anyway; a list holding any stored id, or a session named after a user of this database, is always trusted.
+        trusted anyway. A list holding any stored id, a session named after a user of this database, or a session
+        carrying the bot's C(WASENDER_WEBHOOK_URL) (the bot sets it on every session it creates) is always trusted.
       - Without this option such a list is refused before any write (RV(listing_guard) says why). Set it only after
         checking in the Wasender dashboard that the sessions really are gone.
     type: bool
@@ -380,7 +381,8 @@ def _selection(module: AnsibleModule, conn: t.Any, result: dict[str, t.Any]) -> 
         result["wasender_sessions"] = None
         if not any_session_ids(conn):
             return Selection(scope, live_ids=frozenset())
-        client = wasender_client(module, load_bot_env(module))
+        env = load_bot_env(module)
+        client = wasender_client(module, env)
         if client is None:
             raise WabotError(
                 "scope=stale needs the Wasender personal access token to tell stale ids from live ones:"
@@ -391,7 +393,7 @@ def _selection(module: AnsibleModule, conn: t.Any, result: dict[str, t.Any]) -> 
         listed_at = now_ms()
         sessions = client.list_sessions()
         result["wasender_sessions"] = len(sessions)
-        evidence = evidence_from(iter_stored_ids(conn), sessions, partial(known_user_ids, conn), client.token_origin)
+        evidence = evidence_from(iter_stored_ids(conn), sessions, partial(known_user_ids, conn), client.token_origin, env.get("WASENDER_WEBHOOK_URL"))
         guard = judge_listing(evidence, params["allow_all_stale"])
         result["listing_guard"] = guard.as_dict()
         if not guard.trusted:

@@ -315,7 +315,13 @@ class SessionInfo:
                 self.module.warn(no_index_reason)
         if sessions is not None:
             known = {user["user_id"] for user in users}
-            evidence = evidence_from((user["session_id"] for user in users), sessions, known.intersection, self.wasender.token_origin if self.wasender else "")
+            evidence = evidence_from(
+                (user["session_id"] for user in users),
+                sessions,
+                known.intersection,
+                self.wasender.token_origin if self.wasender else "",
+                self.env.get("WASENDER_WEBHOOK_URL"),
+            )
             guard = judge_listing(evidence, self.params["allow_all_stale"])
             self.result["listing_guard"] = guard.as_dict()
             if not guard.trusted:
@@ -364,8 +370,8 @@ class SessionInfo:
             try:
                 sessions = self.wasender.list_sessions()
                 self.result["wasender_checked"] = True
-                evidence = evidence_from([state.session_id], sessions, None, self.wasender.token_origin)
-                evidence.own_named = int(auth is not None and auth.user_id in named_owners(sessions))
+                evidence = evidence_from([state.session_id], sessions, None, self.wasender.token_origin, self.env.get("WASENDER_WEBHOOK_URL"))
+                evidence.own_named += int(auth is not None and auth.user_id in named_owners(sessions))
                 guard = judge_listing(evidence, self.params["allow_all_stale"])
                 self.result["listing_guard"] = guard.as_dict()
                 if not guard.trusted:

@@ -214,7 +214,7 @@ NO_CREDENTIALS = (
 
 
 def orphans_of_host(
-    client: WasenderClient, db_path: str, allow_all_stale: bool = False
+    client: WasenderClient, db_path: str, allow_all_stale: bool = False, webhook_url: str | None = None
 ) -> tuple[list[dict[str, t.Any]], dict[str, t.Any], ListingVerdict]:
     """The host's orphans (one list call), each listed session's ``created_at`` by id, and the list's guard verdict.
 
@@ -227,7 +227,7 @@ def orphans_of_host(
     after = read_users(db_path)
     users = before + after
     known = {user["user_id"] for user in users}
-    guard = judge_listing(evidence_from((user["session_id"] for user in users), sessions, known.intersection, client.token_origin), allow_all_stale)
+    guard = judge_listing(evidence_from((user["session_id"] for user in users), sessions, known.intersection, client.token_origin, webhook_url), allow_all_stale)
     if not guard.trusted:
         raise guard.error("deleting orphaned sessions")
     orphans = find_orphans(sessions, [user["session_id"] for user in users], known)
@@ -242,18 +242,20 @@ class OrphanPruner:
         self.module = module
         self.params = module.params
         self.result: dict[str, t.Any] = {"changed": False, "deleted": [], "kept": [], "count": 0, "listing_guard": None}
+        self.env: dict[str, str] = {}
 
     def client(self) -> WasenderClient:
         if self.params["min_age"] < 0:
             raise WabotError(f"min_age must not be negative, got {self.params['min_age']}")
-        client = wasender_client(self.module, load_bot_env(self.module))
+        self.env = load_bot_env(self.module)
+        client = wasender_client(self.module, self.env)
         if client is None:
             raise WabotError(NO_CREDENTIALS)
         return client
 
     def run(self) -> dict[str, t.Any]:
         client = self.client()
-        orphans, created, guard = orphans_of_host(client, self.params["db_path"], self.params["allow_all_stale"])
+        orphans, created, guard = orphans_of_host(client, self.params["db_path"], self.params["allow_all_stale"], self.env.get("WASENDER_WEBHOOK_URL"))
         self.result["listing_guard"] = guard.as_dict()
         if guard.overridden:
             self.module.warn(f"allow_all_stale is true, the session list is trusted although: {guard.reason}")
