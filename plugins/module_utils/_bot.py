@@ -384,11 +384,13 @@ class BotClient:
     def delete_session(self) -> DeleteResult:
         """``DELETE /api/whatsapp/user/session``; accepts the current and the older answer shape."""
         response = self._request("DELETE", f"{USER_API}/session")
-        if response.status == 404 and not response.is_json():
+        if response.status in (404, 502, 503, 504) and not response.is_json():
+            # The bot proxies every route it does not have to its web frontend (504 without one): contract section 3.
             raise WabotError(
-                f"this bot version has no DELETE route (DELETE /{USER_API}/session at {self.base_url} answered a non-JSON 404):"
-                " update the bot, or use the database method (wabot.wasender.session_db)",
-                http_status=404,
+                f"this bot version has no DELETE route (DELETE /{USER_API}/session at {self.base_url} answered a non-JSON"
+                f" HTTP {response.status}, its frontend proxy, not the API): update the bot, or use the database method"
+                " (wabot.wasender.session_db)",
+                http_status=response.status,
             )
         body = self._body(response)
         deleted = body.get("deletedFromWasenderAPI")

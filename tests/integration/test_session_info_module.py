@@ -83,13 +83,16 @@ def test_classifies_a_seeded_fleet_exactly_with_one_list_call_per_host(fleet_fac
         assert [o["session_id"] for o in info["orphans"]] == host.orphan_session_ids
         assert info["orphans"][0]["user_known"] is False and info["orphans"][0]["name"].startswith("user-")
         stale = sum(1 for u in host.users if u.state == "stale")
-        assert info["counts"] == {"ok": 1, "needs_scan": 1, "stale": stale, "missing": 0, "unknown": 0, "orphans": 1}
+        assert info["counts"] == {"ok": 1, "needs_scan": 1, "stale": stale, "expired": 0, "missing": 0, "unknown": 0, "orphans": 1}
         assert info["bot"]["reachable"] is True and info["bot"]["health"]["status"] == "OK"
 
         blind = run.result("no wasender credentials", name)
         assert {row["health"] for row in blind["users"]} == {"unknown"} and blind["wasender_checked"] is False
         assert all("no Wasender credentials" in row["reason"] for row in blind["users"])
         assert blind["orphans"] == [] and "bot" not in blind
+        # Not judged is said as such (playbooks fail such a host), with the cause.
+        assert (info["judged"], info["judge_error"], info["listing_guard"]["trusted"]) == (True, None, True)
+        assert blind["judged"] is False and "no Wasender credentials" in blind["judge_error"]
 
         filtered = run.result("filtered", name)
         assert {row["email"]: row["health"] for row in filtered["users"]} == {
@@ -100,9 +103,9 @@ def test_classifies_a_seeded_fleet_exactly_with_one_list_call_per_host(fleet_fac
         }
         missing = next(row for row in filtered["users"] if row["health"] == "missing")
         assert missing["session_id"] is None and "no session id stored" in missing["reason"]
-        assert filtered["counts"] == {"ok": 1, "needs_scan": 1, "stale": 1, "missing": 1, "unknown": 0, "orphans": 0}
+        assert filtered["counts"] == {"ok": 1, "needs_scan": 1, "stale": 1, "expired": 0, "missing": 1, "unknown": 0, "orphans": 0}
         assert filtered["not_found"] == ["nobody@x.test"] and filtered["orphans"] == []
-        assert blind["counts"] == {"ok": 0, "needs_scan": 0, "stale": 0, "missing": 0, "unknown": len(info["users"]), "orphans": 0}
+        assert blind["counts"] == {"ok": 0, "needs_scan": 0, "stale": 0, "expired": 0, "missing": 0, "unknown": len(info["users"]), "orphans": 0}
 
         one = run.result("one user by api", name)
         assert one["user"]["health"] == "stale" and one["user"]["bot_status"] == "unknown" and one["users"] == [one["user"]]

@@ -13,6 +13,7 @@ import pytest
 from tests.integration.ansible_runner import run_playbook
 from tests.sim import jwt as simjwt
 from tests.sim.fleet import DEFAULT_PASSWORD, HostSpec, UserSpec
+from tests.sim.phone import Phone
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ CHECK = """
   module_defaults:
     wabot.wasender.session:
       bot_env_file: "{{ wabot_env_file }}"
-      return_qr: true
+      qr_path: "{{ qr_file }}"
   tasks:
     - name: repair
       wabot.wasender.session:
@@ -87,9 +88,10 @@ def test_stale_user_repaired_others_untouched_check_mode_and_idempotence(fleet_f
           wabot.wasender.session:
             bot_env_file: "{{ wabot_env_file }}"
             user_id: "{{ uid }}"
-            return_qr: true
+            qr_path: "{{ qr_file }}"
     """
-    extra = {"uid": stale.id}
+    qr_file = tmp_path / "qr.png"
+    extra = {"uid": stale.id, "qr_file": str(qr_file)}
     before_rows = rows_by_email(host)
     before_bytes = Path(host.db_path).read_bytes()
     host.clear_requests()
@@ -111,9 +113,10 @@ def test_stale_user_repaired_others_untouched_check_mode_and_idempotence(fleet_f
     clear = run.result("would clear", "bot1")
     assert (clear["changed"], clear["previous_session_id"], clear["diff"]["after"]["session_id"]) == (True, ok_user.session_id, None)
     reconnect = run.result("would reconnect", "bot1")
-    assert (reconnect["changed"], reconnect["status"], reconnect["qr_data_url"], reconnect["qr_code"]) == (False, "disconnected", None, None)
+    assert (reconnect["changed"], reconnect["status"], reconnect["qr_path"]) == (False, "disconnected", None)
     pending = run.result("pending qr", "bot1")
-    assert pending["changed"] is False and pending["qr_data_url"].startswith("data:image/png") and pending["qr_code"].startswith("2@")
+    assert (pending["changed"], pending["qr_available"], pending["qr_path"]) == (False, True, None)  # check mode writes no file
+    assert not qr_file.exists()
     assert run.result("info", "bot1")["counts"]["stale"] == 1 and run.result("info one", "bot1")["user"]["health"] == "needs_scan"
     assert mutating_api_calls(fleet) == []
     assert Path(host.db_path).read_bytes() == before_bytes
@@ -127,8 +130,11 @@ def test_stale_user_repaired_others_untouched_check_mode_and_idempotence(fleet_f
     assert result["previous_session_id"] == stale.session_id
     assert result["session_id"] not in (None, stale.session_id) and re.fullmatch(r"\d+", result["session_id"])
     assert result["status"] == "qr" and result["qr_available"] is True
-    assert result["qr_data_url"].startswith("data:image/png;base64,")
-    assert result["qr_code"].startswith("2@")
+    # The QR code reaches the operator as a 0600 PNG only; the payload it encodes is in no result.
+    assert result["qr_path"] == str(qr_file) and qr_file.stat().st_mode & 0o777 == 0o600
+    payload = Phone(fleet.wasender).read(qr_file)
+    assert payload == fleet.wasender.session(result["session_id"])["qr_code"] and payload not in run.output
+    assert "qr_code" not in result and "qr_data_url" not in result
     assert isinstance(result["deleted_at_wasender"], bool)  # the bot counts a Wasender 404 as deleted
     assert result["auth_mode"] == "bot_env_file" and result["user_id"] == stale.id
     after_rows = rows_by_email(host)
@@ -161,7 +167,6 @@ AUTH_MODES = """
         login_password: "{{ password }}"
         wasender_api_url: "{{ wasender_url }}"
         wasender_api_token: "{{ wasender_token }}"
-        return_qr: true
     - name: by jwt_secret
       wabot.wasender.session:
         bot_url: "{{ wabot_bot_url }}"
@@ -172,7 +177,6 @@ AUTH_MODES = """
       wabot.wasender.session:
         bot_env_file: "{{ wabot_env_file }}"
         user_id: "{{ new_id }}"
-        return_qr: true
     - name: delegated
       wabot.wasender.session:
         bot_url: "{{ wabot_bot_url }}"
@@ -266,14 +270,14 @@ def test_each_auth_mode_works_delegated_too_and_no_secret_reaches_vvvv_output(fl
     assert (by_token["changed"], by_token["status"], by_token["session_id"], by_token["auth_mode"]) == (False, "ready", ok_user.session_id, "api_token")
     by_login = run.result("by login", "bot1")
     assert (by_login["changed"], by_login["status"], by_login["auth_mode"], by_login["user_id"]) == (False, "qr", "login", scan_user.id)
-    assert by_login["session_id"] == scan_user.session_id and by_login["qr_code"].startswith("2@")
+    assert by_login["session_id"] == scan_user.session_id and by_login["qr_available"] is True
     by_secret = run.result("by jwt_secret", "bot1")
     assert by_secret["changed"] is True and by_secret["previous_session_id"] is None and by_secret["auth_mode"] == "jwt_secret"
     assert rows_by_email(host)["new@praxis.test"]["wasender_session_id"] == by_secret["session_id"]
     assert fleet.wasender.session(by_secret["session_id"])["phone_number"] == "+4915199999999"
     by_env = run.result("by bot_env_file", "bot1")
     assert by_env["changed"] is False and by_env["session_id"] == by_secret["session_id"] and by_env["auth_mode"] == "bot_env_file"
-    assert by_env["qr_code"].startswith("2@")  # WASENDER_API_TOKEN and WASENDER_API_BASE_URL read from the dotenv file
+    assert by_secret["user_exists"] is True and by_env["user_exists"] is None  # checked only before a session can be created
 
     # delegate_to: localhost with the inventory host's bot_url (how Windows bot hosts are served).
     delegated = run.result("delegated", "bot1")
@@ -389,18 +393,18 @@ def test_bot_down_and_wasender_faults(fleet_factory, tmp_path: Path):
     run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars={"uid": stale.id})
     result = run.result("wasender keeps failing", "bot1")
     assert result["failed"] and result["changed"] is False
-    assert f"Wasender API answered GET whatsapp-sessions/{stale.session_id} with HTTP 503" in result["msg"]
+    assert "Wasender API answered GET whatsapp-sessions with HTTP 503" in result["msg"]
     assert result["msg"].startswith(f"cannot confirm whether session {stale.session_id} is stale (the bot reports status unknown), nothing was changed")
     assert host.stored_session_id(stale.email) == stale.session_id
 
-    # A 429 with retry_after 1 (the bot's own status read takes the first one): waited for, retried, repaired.
+    # A 429 with retry_after 1 on the module's one list call: waited for, retried, repaired.
     fleet.wasender.clear_faults()
-    fleet.wasender.throttle_next(f"/api/whatsapp-sessions/{stale.session_id}", n=2, retry_after=1, method="GET")
+    fleet.wasender.throttle_next("/api/whatsapp-sessions", n=2, retry_after=1, method="GET")
     run = run_playbook(tmp_path, playbook.replace("retries: 1", "retries: 2"), fleet.inventory_path, extra_vars={"uid": stale.id})
     result = run.result("wasender keeps failing", "bot1")
     assert not result.get("failed") and result["changed"] is True and result["replaced"] is True, run.explain()
-    statuses = [e["status"] for e in fleet.wasender.requests() if e["path"] == f"/api/whatsapp-sessions/{stale.session_id}" and e["method"] == "GET"]
-    assert statuses[-3:] == [429, 429, 404]
+    statuses = [e["status"] for e in fleet.wasender.requests() if e["path"] == "/api/whatsapp-sessions" and e["method"] == "GET"]
+    assert statuses[-3:] == [429, 429, 200]
 
     # Bot down: a clear message naming the URL, nothing changed; session_info's database view still answers.
     host.stop()
@@ -495,7 +499,6 @@ UNCONFIRMED = """
   module_defaults:
     wabot.wasender.session:
       user_id: "{{ uid }}"
-      return_qr: true
   tasks:
     - name: by jwt_secret
       wabot.wasender.session:
@@ -550,7 +553,7 @@ def test_unconfirmed_stale_session_is_kept_by_default_and_replaced_only_when_for
         assert (kept["changed"], kept["replaced"], kept["stale"], kept["stale_confirmed"]) == (False, False, True, False), name
         assert (kept["session_id"], kept["previous_session_id"], kept["status"]) == (stale.session_id, stale.session_id, "unknown")
         assert kept["diff"]["before"] == kept["diff"]["after"] and kept["deleted_at_wasender"] is None
-        assert "no Wasender credentials" in kept["reason"] and kept["qr_code"] is None
+        assert "no Wasender credentials" in kept["reason"]
         warning = " ".join(kept["warnings"])
         assert f"session {stale.session_id} is not replaced" in warning and "replace_unconfirmed: true" in warning
         assert "WASENDER_API_TOKEN" in warning and "wasender_api_token" in warning
@@ -653,7 +656,7 @@ def test_bot_that_cannot_reach_wasender_never_loses_a_healthy_session(fleet_fact
     assert "Wasender API rejected the token (HTTP 401)" in broken["msg"]
 
     # Wasender answers the module 503 on every try: a clear failure even with replace_unconfirmed, nothing changed.
-    fleet.wasender.fault(f"/api/whatsapp-sessions/{ok_user.session_id}", method="GET", error_rate=1.0, status=503)
+    fleet.wasender.fault("/api/whatsapp-sessions", method="GET", error_rate=1.0, status=503)
     run = run_playbook(tmp_path, WASENDER_FAILS, fleet.inventory_path, extra_vars=extra, name="fails.yml")
     failing = run.result("wasender fails for the module", "bot1")
     assert failing["failed"] and failing["changed"] is False and failing["http_status"] == 503
@@ -757,11 +760,11 @@ FAULTS = """
     - name: nothing changed by the failures
       ansible.builtin.assert:
         that: db_after.stat.checksum == db_before.stat.checksum
-    # -- Wasender answers 5xx for a while (the bot's status read takes the first): retried, repaired
-    - name: wasender 503 three times
+    # -- Wasender answers the module's list call 5xx for a while: retried, repaired
+    - name: wasender 503 twice
       ansible.builtin.uri:
         url: "{{ wasender_control }}/faults"
-        body: {pattern: "/api/whatsapp-sessions/{{ stale_sid }}", method: GET, error_rate: 1, status: 503, count: 3}
+        body: {pattern: "/api/whatsapp-sessions", method: GET, error_rate: 1, status: 503, count: 2}
     - name: wasender 5xx retried
       wabot.wasender.session:
         user_id: "{{ stale_id }}"
@@ -791,14 +794,14 @@ def test_bot_and_wasender_5xx_429_are_retried_or_fail_clearly_with_nothing_chang
     assert failures["bot 5xx persistent"]["http_status"] == 500 and failures["bot 5xx persistent"].get("status") is None
     assert "HTTP 500 after 2 retries" in failures["bot 5xx persistent info"]["msg"]
     assert f"bot at {host.url} kept rate-limiting GET /api/whatsapp/user/status (HTTP 429) after 2 retries" in failures["bot 429 persistent"]["msg"]
-    assert f"Wasender API kept rate-limiting GET whatsapp-sessions/{stale.session_id} (HTTP 429) after 0 retries" in failures["wasender 429 persistent"]["msg"]
+    assert "Wasender API kept rate-limiting GET whatsapp-sessions (HTTP 429) after 0 retries" in failures["wasender 429 persistent"]["msg"]
     info = run.result("wasender 429 persistent info", "bot1")
     assert info["wasender_checked"] is False and "HTTP 429" in info["wasender_error"] and info["counts"]["unknown"] == 3
 
     repaired = run.result("wasender 5xx retried", "bot1")
     assert (repaired["changed"], repaired["replaced"], repaired["stale_confirmed"]) == (True, True, True), run.explain()
-    gets = [e["status"] for e in fleet.wasender.requests() if e["path"] == f"/api/whatsapp-sessions/{stale.session_id}" and e["method"] == "GET"]
-    assert gets[-4:] == [503, 503, 503, 404]  # the bot's read, the module's read and its first retry fail; the second retry answers
+    gets = [e["status"] for e in fleet.wasender.requests() if e["path"] == "/api/whatsapp-sessions" and e["method"] == "GET"]
+    assert gets[-3:] == [503, 503, 200]  # the module's list call and its first retry fail; the second retry answers
     after_rows = rows_by_email(host)
     assert after_rows.pop("stale@praxis.test")["wasender_session_id"] == repaired["session_id"]
     before_rows.pop("stale@praxis.test")
@@ -811,3 +814,75 @@ def test_bot_and_wasender_5xx_429_are_retried_or_fail_clearly_with_nothing_chang
         ("POST", "/api/whatsapp-sessions"),
         ("POST", f"/api/whatsapp-sessions/{repaired['session_id']}/connect"),
     ] or sorted(mutating_api_calls(fleet))
+
+
+FIDELITY = """
+- hosts: bots
+  gather_facts: false
+  module_defaults:
+    wabot.wasender.session:
+      bot_env_file: "{{ wabot_env_file }}"
+      retry_delay: 0.05
+  tasks:
+    - name: missing user
+      wabot.wasender.session:
+        user_id: "{{ missing_id }}"
+        phone_number: "+4915177777777"
+      ignore_errors: true
+    - name: another account's token
+      wabot.wasender.session:
+        user_id: "{{ stale_id }}"
+        wasender_api_token: "{{ other_token }}"
+      ignore_errors: true
+    - name: expired session
+      wabot.wasender.session:
+        user_id: "{{ ok_id }}"
+    - name: wait longer than a token lives
+      wabot.wasender.session:
+        user_id: "{{ scan_id }}"
+        wait_for: ready
+        wait_timeout: 20
+        wait_sleep: 0.5
+"""
+
+
+def test_missing_user_wrong_account_expired_session_and_a_wait_longer_than_the_token_lifetime(fleet_factory, tmp_path: Path):
+    fleet = fleet_factory(one_host())
+    host = fleet.hosts["bot1"]
+    stale, ok_user, scan_user = host.user("stale@praxis.test"), host.user("ok@praxis.test"), host.user("scan@praxis.test")
+    other = fleet.wasender.create_account(name="someone else's account")
+    fleet.wasender.create_session(other["token"], "user-0f0f0f0f-0000-4000-8000-000000000000", "+4915166666666", status="connected")
+    fleet.wasender.set_status(ok_user.session_id, "expired")  # the bot maps expired to unknown (contract section 3)
+    host.set_token_max_age(2)  # the bot rejects tokens older than 2 s: stands in for a wait that outlasts exp
+    fleet.wasender.scan(scan_user.session_id, delay=5.0)
+    sessions_before = {s["id"] for s in fleet.wasender.sessions()}
+    missing_id = "6b1f0000-0000-4000-8000-00000000dead"
+    extra = {"missing_id": missing_id, "stale_id": stale.id, "ok_id": ok_user.id, "scan_id": scan_user.id, "other_token": other["token"]}
+
+    for check in (True, False):  # check mode refuses the same way (and waits for nothing)
+        run = run_playbook(tmp_path, FIDELITY, fleet.inventory_path, extra_vars=extra, check=check)
+        assert run.rc == 0, run.explain()
+        # A user the bot does not have: refused before ensure, which would create a paid orphan stored nowhere.
+        missing = run.result("missing user", "bot1")
+        assert missing["failed"] and missing["changed"] is False and missing["user_exists"] is False, missing
+        assert f"user {missing_id} does not exist in the bot's database" in missing["msg"] and "orphan" in missing["msg"]
+        # Another account's token given explicitly: its list holds none of ours -> refused, the stale id kept.
+        foreign = run.result("another account's token", "bot1")
+        assert foreign["failed"] and foreign["changed"] is False and foreign["listing_guard"]["trusted"] is False, foreign
+        assert "not the bot's own WASENDER_API_TOKEN" in foreign["msg"] and "allow_all_stale" in foreign["msg"]
+        assert host.stored_session_id(stale.email) == stale.session_id
+    # Nothing was created for the missing user, at Wasender or in the database.
+    created = [s for s in fleet.wasender.sessions() if s["id"] not in sessions_before]
+    assert [s["name"] for s in created] == [f"user-{ok_user.id}"], created  # only the expired session's replacement
+    assert missing_id not in {row["id"] for row in host.db_users()}
+
+    # Expired at Wasender: the bot reports unknown forever; replaced like a stale session.
+    expired = run.result("expired session", "bot1")
+    assert (expired["changed"], expired["replaced"], expired["stale_confirmed"]) == (True, True, True), expired
+    assert "expired" in expired["reason"] and host.stored_session_id(ok_user.email) == expired["session_id"] != ok_user.session_id
+
+    # The scan comes after 5 s, tokens die after 2 s: every request carries a fresh token, so the wait succeeds.
+    waited = run.result("wait longer than a token lives", "bot1")
+    assert (waited.get("failed"), waited["status"], waited["session_id"]) == (None, "ready", scan_user.session_id), run.explain()
+    rejected = [e for e in host.requests() if e.get("status") == 401]
+    assert rejected == [], rejected
