@@ -121,8 +121,8 @@ def test_classifies_a_seeded_fleet_exactly_with_one_list_call_per_host(fleet_fac
     api_calls = fleet.wasender.requests()
     assert [e for e in api_calls if e["method"] in MUTATING] == []
     lists = [e["account"] for e in api_calls if e["path"] == "/api/whatsapp-sessions"]
-    # Per host: one list call for "all users", one for "filtered" - never one per user.
-    assert sorted(lists) == sorted([host.wasender_account_id for host in fleet.bots] * 2)
+    # Per host: one list call for "all users", one for "filtered", one for the single user - never one per user.
+    assert sorted(lists) == sorted([host.wasender_account_id for host in fleet.bots] * 3)
 
 
 def test_wasender_5xx_is_retried_or_reported(fleet_factory, tmp_path: Path):
