@@ -207,3 +207,30 @@ def test_wrong_db_path_fails_before_any_wasender_call(orphan_fleet, tmp_path: Pa
     assert not run.ok
     assert "does not exist" in run.result("wrong path", "bot1")["msg"]
     assert wasender_calls(fleet) == []
+
+
+def test_another_accounts_list_is_refused_before_anything_is_deleted(orphan_fleet, tmp_path: Path):
+    """owners=any with another account's token would delete that account's live sessions: refused, also in check mode."""
+    fleet = orphan_fleet
+    other = fleet.wasender.create_account(name="another bot's account")
+    theirs = fleet.wasender.create_session(other["token"], "user-7e570000-0000-4000-8000-000000000001", "+4915155555555", status="connected")
+    playbook = """
+    - hosts: bot1
+      gather_facts: false
+      tasks:
+        - name: foreign list
+          wabot.wasender.session_orphans:
+            db_path: "{{ wabot_db_path }}"
+            bot_env_file: "{{ wabot_env_file }}"
+            wasender_api_token: "{{ other }}"
+            owners: any
+            min_age: 0
+          ignore_errors: true
+    """
+    for check in (True, False):
+        run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars={"other": other["token"]}, check=check)
+        refused = run.result("foreign list", "bot1")
+        assert refused["failed"] and refused["changed"] is False and refused["deleted"] == [], refused
+        assert "deleting orphaned sessions refused, nothing was changed" in refused["msg"] and "user-7e570000" in refused["msg"]
+    assert fleet.wasender.session(theirs["id"]) is not None
+    assert [c for c in wasender_calls(fleet) if c[0] == "DELETE"] == []
