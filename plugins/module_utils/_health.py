@@ -40,7 +40,9 @@ REPLACE_CLASSES: tuple[str, ...] = (STALE, EXPIRED)
 # - need_passkey: the phone must confirm the account's passkey; a new session would need the same. Classed
 #   NEEDS_SCAN (a human acts on the phone), never replaced.
 WASENDER_OK = frozenset({"connected", "ready", "online", "authenticated", "auth"})
-WASENDER_SCAN = frozenset({"need_scan", "connecting", "qr", "pairing", "waiting_for_qr", "requires_qr", "logged_out", "need_passkey", "disconnected", "idle", "offline"})
+WASENDER_SCAN = frozenset(
+    {"need_scan", "connecting", "qr", "pairing", "waiting_for_qr", "requires_qr", "logged_out", "need_passkey", "disconnected", "idle", "offline"}
+)
 WASENDER_EXPIRED = frozenset({"expired"})
 
 SessionIndex = t.Mapping[str, t.Mapping[str, t.Any]]

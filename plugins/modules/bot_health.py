@@ -55,7 +55,7 @@ options:
 notes:
   - Never changes anything; C(changed) is always V(false).
 seealso:
-  - role: wabot.wasender.bot_service
+  - module: wabot.wasender.session_info
 """
 
 EXAMPLES = r"""

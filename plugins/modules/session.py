@@ -60,7 +60,8 @@ options:
       - With O(state=present), replace a stale session that Wasender B(confirms) is gone - delete the stored id, then
         ensure a new session.
       - A session looks stale when the bot reports a stored C(sessionId) with status C(unknown); it is confirmed stale
-        when the Wasender account's session list (one call) lacks that id or lists it as C(expired). The module asks Wasender when Wasender credentials are known
+        when the Wasender account's session list (one call) lacks that id or lists it as C(expired). The module asks
+        Wasender when Wasender credentials are known
         (O(wasender_api_token), or C(WASENDER_API_TOKEN) in O(bot_env_file)).
       - An id that Wasender still has is never replaced, even if the bot reports C(unknown) (the bot cannot reach
         Wasender, for example its own token is rejected); the module keeps it, warns and explains in RV(reason).

@@ -60,8 +60,8 @@ options:
       - V(stale) resets only users whose stored session id is not among the sessions of the Wasender account.
         It needs Wasender credentials (O(wasender_api_token) and O(wasender_api_url), or O(bot_env_file)),
         and makes exactly one call (C(GET /whatsapp-sessions)) per run. Ids are compared as strings.
-      - With V(stale), a user whose C(wasender_session_updated_at) is not older than that call is never reset: the bot
-        may have created its session after the list was read (RV(skipped_recent)).
+      - With V(stale), a user whose C(wasender_session_updated_at) is not older than that call is never reset, because the
+        bot may have created its session after the list was read (RV(skipped_recent)).
       - With V(stale), the list must be this bot's account's (see O(allow_all_stale)); otherwise the module refuses
         before any write, also in check mode.
       - V(all) resets every user that holds a session id, like the reset guide's SQL.

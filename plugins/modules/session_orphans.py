@@ -227,7 +227,8 @@ def orphans_of_host(
     after = read_users(db_path)
     users = before + after
     known = {user["user_id"] for user in users}
-    guard = judge_listing(evidence_from((user["session_id"] for user in users), sessions, known.intersection, client.token_origin, webhook_url), allow_all_stale)
+    evidence = evidence_from((user["session_id"] for user in users), sessions, known.intersection, client.token_origin, webhook_url)
+    guard = judge_listing(evidence, allow_all_stale)
     if not guard.trusted:
         raise guard.error("deleting orphaned sessions")
     orphans = find_orphans(sessions, [user["session_id"] for user in users], known)

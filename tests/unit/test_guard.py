@@ -10,14 +10,14 @@ import pytest
 from ansible_collections.wabot.wasender.plugins.module_utils import _guard as g
 
 HOOK = "https://bot.example.test/api/whatsapp/webhook"
-USERS = {"u1", "u2"}
+USERS = frozenset({"u1", "u2"})
 
 
 def session(sid: int, owner: str | None = None, hook: str | None = None) -> dict:
     return {"id": sid, "name": f"user-{owner}" if owner else f"session-{sid}", "status": "connected", "webhook_url": hook}
 
 
-def verdict(stored, sessions, origin="bot_env_file", hook=HOOK, known=USERS, allow=False) -> g.ListingVerdict:
+def verdict(stored, sessions, origin="bot_env_file", hook=HOOK, known: frozenset | None = USERS, allow=False) -> g.ListingVerdict:
     owners = None if known is None else known.intersection
     return g.judge_listing(g.evidence_from(stored, sessions, owners, origin, hook), allow)
 
