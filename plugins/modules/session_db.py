@@ -57,7 +57,8 @@ options:
   scope:
     description:
       - Which users to reset.
-      - V(stale) resets only users whose stored session id is not among the sessions of the Wasender account.
+      - V(stale) resets only users whose stored session id is not among the sessions of the Wasender account, or is
+        listed there as C(expired) (it cannot connect again; the bot reports it as unknown, like a deleted one).
         It needs Wasender credentials (O(wasender_api_token) and O(wasender_api_url), or O(bot_env_file)),
         and makes exactly one call (C(GET /whatsapp-sessions)) per run. Ids are compared as strings.
       - With V(stale), a user whose C(wasender_session_updated_at) is not older than that call is never reset, because the
@@ -321,6 +322,7 @@ from ansible_collections.wabot.wasender.plugins.module_utils._common import (
 )
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing
+from ansible_collections.wabot.wasender.plugins.module_utils._health import WASENDER_EXPIRED, wasender_status
 from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
     SCOPES,
     UPDATED_AT_MODES,
@@ -400,7 +402,9 @@ def _selection(module: AnsibleModule, conn: t.Any, result: dict[str, t.Any]) -> 
             raise guard.error("scope=stale")
         if guard.overridden:
             module.warn(f"allow_all_stale is true, the session list is trusted although: {guard.reason}")
-        return Selection(scope, live_ids=frozenset(sessions_by_id(sessions)), listed_at_ms=listed_at)
+        # A session Wasender lists as expired cannot connect again (the bot reports it unknown forever): reset like a stale one.
+        live = frozenset(sid for sid, session in sessions_by_id(sessions).items() if wasender_status(session) not in WASENDER_EXPIRED)
+        return Selection(scope, live_ids=live, listed_at_ms=listed_at)
     return Selection(scope)
 
 

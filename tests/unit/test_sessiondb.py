@@ -53,6 +53,7 @@ class FakeWasender:
     def __init__(self, live: list[int], status: int = 200) -> None:
         self.live = live
         self.status = status
+        self.expired: set[int] = set()
         self.calls: list[str] = []
         # Other accounts' tokens and their session lists (the fake answers each token with its own account's list).
         self.others: dict[str, list[dict[str, t.Any]]] = {}
@@ -65,7 +66,10 @@ class FakeWasender:
                 if token != TOKEN and token not in fake.others:
                     self._send(401, {"success": False, "message": "Unauthenticated."})
                 elif self.path.rstrip("/") == "/api/whatsapp-sessions":
-                    listed = fake.others.get(token) or [{"id": sid, "name": f"user-{user_id(sid - 16500)}", "status": "connected"} for sid in fake.live]
+                    listed = fake.others.get(token) or [
+                        {"id": sid, "name": f"user-{user_id(sid - 16500)}", "status": "expired" if sid in fake.expired else "connected"}
+                        for sid in fake.live
+                    ]
                     self._send(fake.status, {"success": True, "data": listed})
                 else:
                     self._send(404, {"success": False, "message": "Not found"})
@@ -688,3 +692,10 @@ def test_hot_journal_is_explained_in_check_mode_and_rolled_back_by_a_real_run(tm
     result = run_module({"path": str(path), "scope": "all", "report_limit": 0})
     assert result["changed"] and result["count"] == 3000 and result["reset"] == [] and result["reset_truncated"]
     assert dump(result["backup_path"]) and sessions(result["backup_path"]) == before  # the backup holds the rolled-back state
+
+
+def test_sessions_wasender_lists_as_expired_are_reset_like_stale_ones(tmp_path: Path, db: Path, wasender: FakeWasender) -> None:
+    wasender.expired = {16500, 16502}  # users 0 and 2: listed, but expired
+    result = run_module({"path": str(db), "bot_env_file": str(env_file(tmp_path, wasender.root))})
+    reset = {entry["user_id"] for entry in result["reset"]}
+    assert {user_id(0), user_id(2)} <= reset and user_id(4) not in reset and result["count"] == 12, result
