@@ -139,6 +139,21 @@ def test_command_pair_start_restart_stop(command_bot):
     assert run.rc == 0 and run.recap["bot"]["changed"] == 0, run.explain()
 
 
+def test_bot_url_from_the_dotenv_port_like_the_modules(command_bot):
+    """No wabot_bot_url: the role probes http://127.0.0.1:<PORT> from wabot_env_file, the modules' rule (not a fixed :3001)."""
+    bot = command_bot
+    inventory = json.loads(bot.inventory.read_text(encoding="utf-8"))
+    host = inventory["all"]["hosts"]["bot"]
+    del host["wabot_bot_url"]
+    host["wabot_env_file"] = str(bot.env_file)
+    bot.inventory.write_text(json.dumps(inventory), encoding="utf-8")
+    run = bot.run("started", bot_service_health_timeout=20)
+    assert run.rc == 0 and run.recap["bot"]["changed"] == 1, run.explain()
+    assert bot.healthy()
+    run = bot.run("started")  # the probe finds it at the same URL: nothing to do
+    assert run.rc == 0 and run.recap["bot"]["changed"] == 0, run.explain()
+
+
 def test_health_timeout_fails_clearly(tmp_path):
     bot = Bot(tmp_path, wabot_service_manager="command", wabot_start_command="true", wabot_stop_command="true")
     run = bot.run("restarted", bot_service_health_timeout=2)
