@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.wabot.wasender.plugins.module_utils._dotenv import require_key
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
-from ansible_collections.wabot.wasender.plugins.module_utils._http import HttpClient, Response
+from ansible_collections.wabot.wasender.plugins.module_utils._http import IDEMPOTENT, HttpClient, Response
 from ansible_collections.wabot.wasender.plugins.module_utils._jwt import claims_unverified, mint
 
 SERVICE = "bot"
@@ -260,8 +260,9 @@ class BotClient:
                 http_status=429,
             )
         if response.status >= 500:
+            tries = f"after {self.http.retries} retries" if response.method in IDEMPOTENT else "(not retried: a repeated ensure could create a second paid Wasender session)"
             return WabotError(
-                f"bot at {self.base_url} failed {where} with HTTP {response.status} after {self.http.retries} retries:"
+                f"bot at {self.base_url} failed {where} with HTTP {response.status} {tries}:"
                 f" {response.error_text() or 'no error message'}. Check the bot's log (often a Wasender API problem behind it)",
                 http_status=response.status,
             )

@@ -148,6 +148,6 @@ def bot_client(module: t.Any, env: t.Mapping[str, str], authenticate: bool = Tru
 
 def fail(module: t.Any, error: WabotError, **result: t.Any) -> t.NoReturn:
     """fail_json with the error's message and its secret-free details."""
-    details = {key: value for key, value in error.details.items() if key != "transient"}
+    details = {key: value for key, value in error.details.items() if key not in ("transient", "not_sent")}
     module.fail_json(msg=error.message, **{**result, **details})
     raise AssertionError("fail_json returned")  # pragma: no cover

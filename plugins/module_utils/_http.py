@@ -26,6 +26,9 @@ from ansible_collections.wabot.wasender.plugins.module_utils._errors import Wabo
 USER_AGENT = "wabot.wasender-ansible"
 MAX_RETRY_AFTER = 60.0
 MAX_BACKOFF = 30.0
+# Methods a server may receive twice without a second effect. A POST (the bot's ensure creates a paid Wasender
+# session) is retried only when it surely was not processed: the connection was refused, or the server answered 429.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 @dataclass
@@ -121,6 +124,7 @@ class HttpClient:
 
         Raises WabotError for failures that produced no HTTP answer (refused, timeout, TLS)
         once the retries are spent. 5xx/429 answers that persist are returned, not raised.
+        Non-idempotent methods (POST) are retried only when the request surely was not processed.
         """
         url = self.url(path)
         all_headers = {"Accept": "application/json", **self.headers, **(headers or {})}
@@ -129,16 +133,18 @@ class HttpClient:
             data = json.dumps(payload).encode("utf-8")
             all_headers["Content-Type"] = "application/json"
         attempt = 0
+        idempotent = method.upper() in IDEMPOTENT
         while True:
             attempt += 1
             try:
                 response = self._send(method, url, data, all_headers)
             except WabotError as error:
-                if attempt > self.retries or not error.details.get("transient"):
+                retry = error.details.get("transient") and (idempotent or error.details.get("not_sent"))
+                if attempt > self.retries or not retry:
                     raise
                 self.sleep(self._backoff(attempt))
                 continue
-            if (response.status >= 500 or response.status == 429) and attempt <= self.retries:
+            if ((response.status >= 500 and idempotent) or response.status == 429) and attempt <= self.retries:
                 wait = _retry_after(response) if response.status == 429 else None
                 self.sleep(min(wait, MAX_RETRY_AFTER) if wait is not None else self._backoff(attempt))
                 continue
@@ -199,6 +205,7 @@ class HttpClient:
             return WabotError(
                 f"{self.service} not reachable at {self.base_url} (connection refused): is it running, is the port right?",
                 transient=True,
+                not_sent=True,
             )
         if isinstance(reason, socket.gaierror):
             return WabotError(f"cannot resolve the host of {self.service} URL {url}: {reason}. Check the URL option")

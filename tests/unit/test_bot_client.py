@@ -152,10 +152,21 @@ def test_5xx_is_retried_with_backoff_then_succeeds(server, sleeps):
 
 
 def test_persistent_5xx_fails_with_the_bot_message(server, sleeps):
+    server.on("GET", STATUS, Answer(500, {"error": {"message": "SQLITE_BUSY: database is locked", "statusCode": 500}}))
+    with pytest.raises(WabotError, match=r"HTTP 500 after 1 retries: SQLITE_BUSY: database is locked"):
+        client_for(server.url, sleeps, retries=1).status()
+    assert len(server.requests("GET", STATUS)) == 2
+
+
+def test_ensure_is_not_repeated_after_a_5xx(server, sleeps):
+    """The bot may have created a paid Wasender session before it failed (e.g. its UPDATE hit SQLITE_BUSY):
+    a second POST would create another. Only a 429 (not processed) is retried."""
     server.on("POST", ENSURE, Answer(500, {"error": {"message": "Failed to create Wasender session", "statusCode": 500}}))
-    with pytest.raises(WabotError, match=r"HTTP 500 after 1 retries: Failed to create Wasender session"):
-        client_for(server.url, sleeps, retries=1).ensure("+4915112345678")
-    assert len(server.requests("POST", ENSURE)) == 2
+    with pytest.raises(WabotError, match=r"HTTP 500 \(not retried: a repeated ensure could create a second paid Wasender session\)"):
+        client_for(server.url, sleeps, retries=3).ensure("+4915112345678")
+    assert len(server.requests("POST", ENSURE)) == 1 and sleeps == []
+    server.on("POST", ENSURE, Answer(429, {"error": "Too many requests", "retry_after": 0}), Answer(200, {"success": True, "data": {"sessionId": 7, "status": "qr"}}))
+    assert client_for(server.url, sleeps, retries=3).ensure("+4915112345678").session_id == "7"
 
 
 def test_429_waits_retry_after_from_the_body(server, sleeps):
