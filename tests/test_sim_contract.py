@@ -144,9 +144,34 @@ def test_signup_and_me(bot: BotHost) -> None:
         conn.close()
     assert call(bot, "POST", "/api/auth/login", body={"email": "fresh@praxis.test", "password": "s3cret!"}).status_code == 200
     taken = call(bot, "POST", "/api/auth/signup", body={"email": "fresh@praxis.test", "password": "x", "name": "y"})
-    assert taken.status_code == 409 and "error" in taken.json()
+    assert taken.status_code == 409 and taken.json() == {"error": "Email already in use"}, "backend/src/routes/auth.ts:16"
     missing = call(bot, "POST", "/api/auth/signup", body={"email": "other@praxis.test", "password": "x"})
     assert missing.status_code == 400 and missing.json() == {"error": "Missing fields"}
+
+
+def test_emails_are_not_lower_cased(bot: BotHost) -> None:
+    """backend/src/routes/auth.ts:15, 26, 126: signup stores and looks up the e-mail exactly as sent; so does login."""
+    mixed = call(bot, "POST", "/api/auth/signup", body={"email": "Mixed.Case@Praxis.test", "password": "s3cret!", "name": "M"})
+    assert mixed.status_code == 201
+    assert [r["email"] for r in bot.db_users() if r["email"].lower() == "mixed.case@praxis.test"] == ["Mixed.Case@Praxis.test"]
+    again = call(bot, "POST", "/api/auth/signup", body={"email": "Mixed.Case@Praxis.test", "password": "x", "name": "y"})
+    assert again.status_code == 409 and again.json() == {"error": "Email already in use"}
+    other_case = call(bot, "POST", "/api/auth/signup", body={"email": "mixed.case@praxis.test", "password": "s3cret!", "name": "m"})
+    assert other_case.status_code == 201, "SQLite's = is case-sensitive: another user"
+    login = lambda email: call(bot, "POST", "/api/auth/login", body={"email": email, "password": "Passw0rd!"})  # noqa: E731
+    assert login("connected@praxis.test").status_code == 200
+    assert login("Connected@praxis.test").status_code == 401, "the seeded (lower-case) e-mail only matches exactly"
+    assert login(" connected@praxis.test").status_code == 401, "no trimming either"
+
+
+def test_me_with_a_token_without_user_id_is_500(shared_bot: BotHost) -> None:
+    """backend/src/routes/auth.ts:138-161: where('id', undefined) throws in knex; the route's catch answers 500."""
+    token = simjwt.sign({"accountId": str(uuid.uuid4()), "iat": int(time.time()), "exp": int(time.time()) + 60}, shared_bot.jwt_secret)
+    me = call(shared_bot, "GET", "/api/auth/me", token=token)
+    assert me.status_code == 500 and me.json() == {"error": "Internal server error"}
+    for method, path in (("GET", "/api/whatsapp/user/status"), ("POST", "/api/whatsapp/user/session/ensure"), ("GET", "/api/whatsapp/user/qr")):
+        answer = call(shared_bot, method, path, token=token)
+        assert answer.status_code == 401 and answer.json() == {"error": "Unauthorized"}, "whatsapp.ts: if (!userId) 401"
 
 
 def b64url(obj: dict[str, Any]) -> str:
@@ -205,6 +230,29 @@ def test_unknown_route_is_proxied_to_the_absent_frontend_504(shared_bot: BotHost
     answer = requests.request(method, f"{shared_bot.url}{path}", timeout=TIMEOUT)
     assert answer.status_code == 504 and "Content-Type" not in answer.headers
     assert answer.text == f"Error occurred while trying to proxy: 127.0.0.1:{shared_bot.port}{path}"
+
+
+@pytest.mark.parametrize("path", ["/api", "/api/"])
+def test_api_root_answers_the_api_info(shared_bot: BotHost, path: str) -> None:
+    """backend/src/routes/index.ts:30-42: GET /api is answered by the API (not proxied)."""
+    answer = requests.get(f"{shared_bot.url}{path}", timeout=TIMEOUT)
+    assert answer.status_code == 200 and answer.json() == {
+        "message": "WhatsApp Bot API",
+        "version": "1.0.0",
+        "endpoints": {
+            "bot": "/api/bot",
+            "calendar": "/api/calendar",
+            "appointments": "/api/appointments",
+            "whatsapp": "/api/whatsapp",
+            "services": "/api/services",
+        },
+    }
+
+
+def test_no_x_powered_by_and_no_server_header(shared_bot: BotHost) -> None:
+    """helmet (backend/src/index.ts:31) removes X-Powered-By; Node's http server sends no Server header."""
+    for answer in (requests.get(f"{shared_bot.url}/health", timeout=TIMEOUT), requests.get(f"{shared_bot.url}/api/nope", timeout=TIMEOUT)):
+        assert "X-Powered-By" not in answer.headers and "Server" not in answer.headers and "Date" in answer.headers
 
 
 def test_head_root_is_200_for_load_balancers(shared_bot: BotHost) -> None:
@@ -272,7 +320,8 @@ def test_ensure_creates_session_with_body_phone(fleet: Fleet, bot: BotHost) -> N
     data = body["data"]
     assert body["success"] is True and set(data) == {"sessionId", "status", "meNumber", "qrAvailable", "qrGeneratedAt"}
     assert isinstance(data["sessionId"], int), "a number right after creation"
-    assert data["status"] == "qr" and data["qrAvailable"] is True and data["meNumber"] is None and data["qrGeneratedAt"] is None
+    # wasenderApiClient.ts:92: meNumber = me.id || user.id || phone_number of the session, whatever its status
+    assert data["status"] == "qr" and data["qrAvailable"] is True and data["meNumber"] == "+4915100000001" and data["qrGeneratedAt"] is None
     session = fleet.wasender.session(data["sessionId"])
     assert session is not None and session["name"] == f"user-{user.id}" and session["phone_number"] == "+4915100000001"
     assert session["account_id"] == bot.wasender_account_id and session["status"] == "need_scan"
@@ -281,7 +330,32 @@ def test_ensure_creates_session_with_body_phone(fleet: Fleet, bot: BotHost) -> N
     assert row["t_upd"] == "integer" and abs(row["wasender_session_updated_at"] - time.time() * 1000) < 60_000
     again = wa(bot, "POST", "/user/session/ensure", user.email).json()["data"]
     assert again["sessionId"] == str(data["sessionId"]), "a string once read back from the database"
-    assert again["status"] == "qr" and again["qrAvailable"] is True
+    assert again["status"] == "qr" and again["qrAvailable"] is True and again["meNumber"] == "+4915100000001"
+
+
+def test_ensure_create_payload_and_call_sequence(fleet: Fleet, bot: BotHost) -> None:
+    """wasenderApiClient.ts:57-68 (payload) and whatsapp.ts:46-50: create -> connect -> GET the session."""
+    fleet.wasender.clear_requests()
+    data = wa(bot, "POST", "/user/session/ensure", "new@praxis.test").json()["data"]
+    sid = data["sessionId"]
+    assert [(e["method"], e["path"]) for e in fleet.wasender.requests()] == [
+        ("POST", "/api/whatsapp-sessions"),
+        ("POST", f"/api/whatsapp-sessions/{sid}/connect"),
+        ("GET", f"/api/whatsapp-sessions/{sid}"),
+    ]
+    session = fleet.wasender.session(sid)
+    assert session["account_protection"] is True and session["log_messages"] is True and session["read_incoming_messages"] is True
+    assert session["webhook_url"] == bot.webhook_url and session["webhook_enabled"] is True
+    assert session["webhook_events"] == ["messages.received", "session.status", "messages.update"]
+
+
+def test_ensure_create_payload_without_webhook_url(fleet_factory) -> None:
+    """wasenderApiClient.ts:64-68: webhook_url, webhook_enabled and webhook_events only when WASENDER_WEBHOOK_URL is set."""
+    fleet = fleet_factory(hosts=[HostSpec(name="nohook", users=[UserSpec(email="u@nohook.test")], extra_env={"WASENDER_WEBHOOK_URL": ""})])
+    host = fleet.hosts["nohook"]
+    session = fleet.wasender.session(wa(host, "POST", "/user/session/ensure", "u@nohook.test").json()["data"]["sessionId"])
+    assert session["read_incoming_messages"] is True
+    assert session["webhook_url"] is None and session["webhook_enabled"] is False and session["webhook_events"] == []
 
 
 def test_ensure_phone_alias_and_users_phone_fallback(fleet: Fleet, bot: BotHost) -> None:
@@ -319,9 +393,38 @@ def test_ensure_does_not_repair_a_stale_id(fleet: Fleet, bot: BotHost) -> None:
     answer = wa(bot, "POST", "/user/session/ensure", stale.email)
     assert answer.status_code == 200
     expected = {"sessionId": stale.session_id, "status": "unknown", "meNumber": None, "qrAvailable": False, "qrGeneratedAt": None}
-    assert answer.json() == {"success": True, "data": expected}
+    assert answer.json() == {"success": True, "data": expected}, "ensure reports the status as read: no users.phone fallback"
     assert fleet.wasender.sessions(bot.wasender_token) == before
     assert bot.stored_session_id(stale.email) == stale.session_id
+
+
+def test_ensure_tries_connect_after_a_failed_status_read(fleet: Fleet, bot: BotHost) -> None:
+    """whatsapp.ts:54-58: 'unknown' is not 'ready', so the bot asks Wasender to connect even a stale id."""
+    stale = bot.user("stale@praxis.test")
+    fleet.wasender.clear_requests()
+    wa(bot, "POST", "/user/session/ensure", stale.email)
+    assert [(e["method"], e["path"], e["status"]) for e in fleet.wasender.requests()] == [
+        ("GET", f"/api/whatsapp-sessions/{stale.session_id}", 404),
+        ("POST", f"/api/whatsapp-sessions/{stale.session_id}/connect", 404),
+    ]
+
+
+@pytest.mark.parametrize("wasender_status,bot_status", [("disconnected", "disconnected"), ("expired", "unknown"), ("need_passkey", "unknown")])
+def test_ensure_reports_the_status_read_before_connecting(fleet: Fleet, bot: BotHost, wasender_status: str, bot_status: str) -> None:
+    """whatsapp.ts:54-59 + wasenderApiClient.ts:90-93: the answer is the status read BEFORE the connect, not after it."""
+    scan = bot.user("scan@praxis.test")
+    fleet.wasender.set_status(scan.session_id, wasender_status)
+    fleet.wasender.clear_requests()
+    data = wa(bot, "POST", "/user/session/ensure", scan.email).json()["data"]
+    expected = {"sessionId": scan.session_id, "status": bot_status, "meNumber": scan.phone, "qrAvailable": False, "qrGeneratedAt": None}
+    assert data == expected
+    assert [(e["method"], e["path"]) for e in fleet.wasender.requests()] == [
+        ("GET", f"/api/whatsapp-sessions/{scan.session_id}"),
+        ("POST", f"/api/whatsapp-sessions/{scan.session_id}/connect"),
+    ]
+    assert fleet.wasender.session(scan.session_id)["status"] == "need_scan", "the connect did happen at Wasender"
+    after = wa(bot, "POST", "/user/session/ensure", scan.email).json()["data"]
+    assert after["status"] == "qr" and after["qrAvailable"] is True, "the next call sees it"
 
 
 def test_ensure_create_failure_is_500(fleet: Fleet, bot: BotHost) -> None:
@@ -345,19 +448,30 @@ def test_status_connected_and_needs_scan(bot: BotHost) -> None:
     connected = bot.user("connected@praxis.test")
     assert wa(bot, "GET", "/user/status", connected.email).json() == {
         "success": True,
-        "data": {"status": "ready", "meNumber": connected.phone, "sessionId": connected.session_id, "qrAvailable": False},
+        # whatsapp.ts:87: {...info, meNumber, sessionId}: qrGeneratedAt (always null) whenever an id is stored
+        "data": {"status": "ready", "meNumber": connected.phone, "qrAvailable": False, "qrGeneratedAt": None, "sessionId": connected.session_id},
     }
     scan = bot.user("scan@praxis.test")
     data = wa(bot, "GET", "/user/status", scan.email).json()["data"]
     assert data["status"] == "qr" and data["sessionId"] == scan.session_id and isinstance(data["sessionId"], str)
+    assert data["meNumber"] == scan.phone and data["qrAvailable"] is True and data["qrGeneratedAt"] is None
 
 
 def test_status_stale_logs_exact_line(bot: BotHost) -> None:
     stale = bot.user("stale@praxis.test")
     answer = wa(bot, "GET", "/user/status", stale.email)
     assert answer.status_code == 200
-    assert answer.json() == {"success": True, "data": {"status": "unknown", "meNumber": None, "sessionId": stale.session_id, "qrAvailable": False}}
+    # whatsapp.ts:84-86: meNumber falls back to users.phone, so a stale user shows their phone
+    expected = {"status": "unknown", "meNumber": stale.phone, "qrAvailable": False, "qrGeneratedAt": None, "sessionId": stale.session_id}
+    assert answer.json() == {"success": True, "data": expected}
     assert STALE_LOG.format(stale.session_id, 404) in bot.log_text().splitlines()
+
+
+def test_status_of_a_user_without_phone_and_a_stale_id(fleet_factory) -> None:
+    fleet = fleet_factory(hosts=[HostSpec(name="np", users=[UserSpec(email="s@np.test", state="stale", phone="")])])
+    host = fleet.hosts["np"]
+    data = wa(host, "GET", "/user/status", "s@np.test").json()["data"]
+    assert data == {"status": "unknown", "meNumber": None, "qrAvailable": False, "qrGeneratedAt": None, "sessionId": host.user("s@np.test").session_id}
 
 
 def test_status_other_wasender_errors_log_their_code(fleet: Fleet, bot: BotHost) -> None:
@@ -373,7 +487,7 @@ def test_status_when_wasender_is_unreachable(fleet: Fleet, bot: BotHost) -> None
     connected = bot.user("connected@praxis.test")
     fleet.wasender.stop()
     data = wa(bot, "GET", "/user/status", connected.email).json()["data"]
-    assert data == {"status": "unknown", "meNumber": None, "sessionId": connected.session_id, "qrAvailable": False}
+    assert data == {"status": "unknown", "meNumber": connected.phone, "qrAvailable": False, "qrGeneratedAt": None, "sessionId": connected.session_id}
     assert f"❌ Error getting status for session {connected.session_id}: connect ECONNREFUSED" in bot.log_text()
 
 
@@ -456,10 +570,47 @@ def test_qr_without_session_is_400(bot: BotHost) -> None:
     assert answer.json() == {"success": False, "error": "No session for user. Call /user/session/ensure first."}
 
 
-@pytest.mark.parametrize("email", ["stale@praxis.test", "connected@praxis.test"])
-def test_qr_not_available_is_404(bot: BotHost, email: str) -> None:
+@pytest.mark.parametrize("email,code", [("stale@praxis.test", 404), ("connected@praxis.test", 400)])
+def test_qr_not_available_is_404(fleet: Fleet, bot: BotHost, email: str, code: int) -> None:
+    """whatsapp.ts:97-99 + wasenderApiClient.ts:233-309: connect (ignored), GET qrcode, on failure a second GET qrcode."""
+    sid = bot.user(email).session_id
+    fleet.wasender.clear_requests()
     answer = wa(bot, "GET", "/user/qr", email)
     assert answer.status_code == 404 and answer.json() == {"success": False, "error": "QR not available"}
+    assert [(e["method"], e["path"], e["status"]) for e in fleet.wasender.requests()] == [
+        ("POST", f"/api/whatsapp-sessions/{sid}/connect", 200 if code == 400 else 404),
+        ("GET", f"/api/whatsapp-sessions/{sid}/qrcode", code),
+        ("GET", f"/api/whatsapp-sessions/{sid}/qrcode", code),
+    ]
+
+
+@pytest.mark.parametrize("wasender_status", ["disconnected", "need_scan"])
+def test_qr_always_connects_first(fleet: Fleet, bot: BotHost, wasender_status: str) -> None:
+    """whatsapp.ts:97: GET /user/qr POSTs .../connect at Wasender before asking for the code: not read-only there."""
+    scan = bot.user("scan@praxis.test")
+    fleet.wasender.set_status(scan.session_id, wasender_status)
+    fleet.wasender.clear_requests()
+    answer = wa(bot, "GET", "/user/qr", scan.email)
+    assert answer.status_code == 200
+    assert [(e["method"], e["path"], e["mutating"]) for e in fleet.wasender.requests()] == [
+        ("POST", f"/api/whatsapp-sessions/{scan.session_id}/connect", True),
+        ("GET", f"/api/whatsapp-sessions/{scan.session_id}/qrcode", False),
+    ]
+    assert fleet.wasender.session(scan.session_id)["status"] == "need_scan"
+    assert answer.json()["data"]["dataUrl"] == qr_data_url(fleet.wasender.session(scan.session_id)["qr_code"])
+
+
+def test_qr_second_get_turns_any_body_into_a_data_url(fleet: Fleet, bot: BotHost) -> None:
+    """wasenderApiClient.ts:293-303: when the JSON GET fails, the arraybuffer GET's body of any content type is returned
+    as ``data:<content-type>;base64,...`` (here Wasender's JSON answer)."""
+    scan = bot.user("scan@praxis.test")
+    fleet.wasender.fail_next(f"/api/whatsapp-sessions/{scan.session_id}/qrcode", n=1, status=503)
+    answer = wa(bot, "GET", "/user/qr", scan.email)
+    assert answer.status_code == 200
+    data_url = answer.json()["data"]["dataUrl"]
+    assert data_url.startswith("data:application/json")
+    raw = json.loads(base64.b64decode(data_url.split(";base64,", 1)[1]))
+    assert raw == {"success": True, "data": {"qrCode": fleet.wasender.session(scan.session_id)["qr_code"]}}
 
 
 def test_qr_is_a_png_of_the_wasender_payload(fleet: Fleet, bot: BotHost) -> None:
@@ -594,7 +745,7 @@ def test_incident_end_to_end(fleet: Fleet, bot: BotHost) -> None:
 
     assert fleet.wasender.delete_session(first_id)  # the incident: gone at Wasender, still in the bot's DB
     status = wa(bot, "GET", "/user/status", user.email).json()["data"]
-    assert status == {"status": "unknown", "meNumber": None, "sessionId": first_id, "qrAvailable": False}
+    assert status == {"status": "unknown", "meNumber": user.phone, "qrAvailable": False, "qrGeneratedAt": None, "sessionId": first_id}
     assert STALE_LOG.format(first_id, 404) in bot.log_text().splitlines()
     assert wa(bot, "POST", "/user/session/ensure", user.email).json()["data"]["sessionId"] == first_id, "ensure does not repair"
     assert wa(bot, "GET", "/user/qr", user.email).status_code == 404
@@ -608,7 +759,7 @@ def test_incident_end_to_end(fleet: Fleet, bot: BotHost) -> None:
     assert wa(bot, "GET", "/user/status", user.email).json()["data"]["status"] == "qr"
     time.sleep(0.25)
     final = wa(bot, "GET", "/user/status", user.email).json()["data"]
-    assert final == {"status": "ready", "meNumber": user.phone, "sessionId": str(fresh["sessionId"]), "qrAvailable": False}
+    assert final == {"status": "ready", "meNumber": user.phone, "qrAvailable": False, "qrGeneratedAt": None, "sessionId": str(fresh["sessionId"])}
 
 
 def test_body_is_only_read_as_json_with_a_json_content_type(fleet: Fleet, bot: BotHost) -> None:
@@ -616,12 +767,30 @@ def test_body_is_only_read_as_json_with_a_json_content_type(fleet: Fleet, bot: B
     token = bot.mint_token("new@praxis.test")
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-www-form-urlencoded"}
     answer = requests.post(f"{bot.url}/api/whatsapp/user/session/ensure", data='{"phoneNumber": "+4915100000009"}', headers=headers, timeout=TIMEOUT)
-    assert answer.status_code == 200 and answer.headers["X-Powered-By"] == "Express"
+    assert answer.status_code == 200 and "X-Powered-By" not in answer.headers, "helmet: backend/src/index.ts:31"
     assert fleet.wasender.session(answer.json()["data"]["sessionId"])["phone_number"] == "+436609999999"
     broken = requests.post(
         f"{bot.url}/api/auth/login", data="{not json", headers={"Content-Type": "application/json"}, timeout=TIMEOUT
     )
     assert broken.status_code == 400 and broken.json()["error"]["statusCode"] == 400
+    assert "stack" not in broken.json()["error"], "NODE_ENV=production: no stack"
+
+
+@pytest.mark.parametrize("node_env,has_stack", [("development", True), ("production", False), ("", False)])
+def test_error_stack_only_in_development(fleet_factory, node_env: str, has_stack: bool) -> None:
+    """backend/src/middleware/errorHandler.ts:29-30: error.stack only when NODE_ENV === 'development'."""
+    fleet = fleet_factory(hosts=[HostSpec(name="env", users=[UserSpec(email="u@env.test")], node_env=node_env)])
+    host = fleet.hosts["env"]
+    assert host.health()["environment"] == (node_env or "development"), "index.ts:67: NODE_ENV || 'development'"
+    broken = requests.post(f"{host.url}/api/auth/login", data="{not json", headers={"Content-Type": "application/json"}, timeout=TIMEOUT)
+    fleet.wasender.set_session_limit(host.wasender_account_id, 0)
+    failed = wa(host, "POST", "/user/session/ensure", "u@env.test")
+    for answer, code in ((broken, 400), (failed, 500)):
+        error = answer.json()["error"]
+        assert answer.status_code == code and error["statusCode"] == code
+        assert ("stack" in error) is has_stack
+        if has_stack:
+            assert error["stack"].startswith(f"{'SyntaxError' if code == 400 else 'Error'}: {error['message']}\n    at ")
 
 
 def test_seeded_user_without_phone_cannot_ensure(fleet_factory) -> None:
@@ -696,6 +865,7 @@ def test_bot_reaches_the_api_below_the_root_in_its_dotenv(fleet: Fleet, bot: Bot
         ("GET", f"/api/whatsapp-sessions/{connected.session_id}", 200),
         ("POST", "/api/whatsapp-sessions", 200),
         ("POST", f"/api/whatsapp-sessions/{created['sessionId']}/connect", 200),
+        ("GET", f"/api/whatsapp-sessions/{created['sessionId']}", 200),
     ]
 
 
@@ -705,7 +875,7 @@ def test_bot_configured_with_the_api_base_reaches_api_api(fleet: Fleet, bot: Bot
     connected = bot.user("connected@praxis.test")
     fleet.wasender.clear_requests()
     data = wa(bot, "GET", "/user/status", connected.email).json()["data"]
-    assert data == {"status": "unknown", "meNumber": None, "sessionId": connected.session_id, "qrAvailable": False}
+    assert data == {"status": "unknown", "meNumber": connected.phone, "qrAvailable": False, "qrGeneratedAt": None, "sessionId": connected.session_id}
     assert [(e["path"], e["status"]) for e in fleet.wasender.requests()] == [(f"/api/api/whatsapp-sessions/{connected.session_id}", 404)]
     assert STALE_LOG.format(connected.session_id, 404) in bot.log_text().splitlines()
     assert fleet.wasender.session(connected.session_id)["status"] == "connected", "the session itself is fine"

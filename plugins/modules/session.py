@@ -34,8 +34,9 @@ attributes:
   check_mode:
     support: full
     details:
-      - Only read-only calls are made (C(GET /user/status), C(GET /user/qr), Wasender C(GET) calls); the module
-        reports what would change.
+      - Only read-only calls are made (C(GET /user/status), C(GET /api/auth/me), the Wasender session list); the module
+        reports what would change. C(GET /user/qr) is not called in check mode - the bot asks Wasender to connect
+        before it reads a QR code, which is not read-only at Wasender.
   diff_mode:
     support: full
     details:

@@ -8,7 +8,7 @@ Configuration comes from the dotenv file only (the process environment is ignore
 tests cannot leak settings into it): ``PORT``, ``JWT_SECRET`` (fallback ``dev-secret``),
 ``WASENDER_API_BASE_URL``, ``WASENDER_API_TOKEN``, ``WASENDER_WEBHOOK_URL``, ``NODE_ENV``,
 ``DATABASE_URL`` or ``DB_FILE`` (default ``database/whatsapp_bot.db`` next to the dotenv
-file), ``NEXT_SERVER_URL`` (default ``http://localhost:3000``). Simulator-only keys:
+file; replica only, the real bot's knexfile ignores them for SQLite: see tests/sim/README.md "Known differences"), ``NEXT_SERVER_URL`` (default ``http://localhost:3000``). Simulator-only keys:
 ``SIM_LEGACY_DELETE``, ``SIM_LEGACY_DELETE_MESSAGE``, ``SIM_REQUEST_LOG``, ``SIM_PID_FILE``,
 ``SIM_WATCH_PID``, ``SIM_DB_BUSY_TIMEOUT_MS``, ``SIM_WASENDER_TIMEOUT_S``, ``SIM_TOKEN_MAX_AGE_S``.
 
@@ -25,6 +25,7 @@ same fault objects as the Wasender fake (5xx answers in Express's error shape, 4
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import queue
@@ -135,6 +136,9 @@ class BotConfig:
     wasender_timeout_s: float
     next_server_url: str = DEFAULT_NEXT_SERVER_URL
     token_max_age_s: float | None = None
+    # backend/src/middleware/errorHandler.ts:29-30: error bodies carry `stack` only when process.env.NODE_ENV is exactly
+    # 'development' (an unset NODE_ENV reports 'development' on /health, index.ts:67, but adds no stack).
+    dev_errors: bool = False
 
     @classmethod
     def from_env_file(cls, env_file: str) -> BotConfig:
@@ -159,6 +163,10 @@ class BotConfig:
             wasender_token=env.get("WASENDER_API_TOKEN", ""),
             webhook_url=env.get("WASENDER_WEBHOOK_URL", ""),
             node_env=env.get("NODE_ENV") or "development",
+            # KNOWN DEVIATION (tests/sim/README.md, "Known differences"): the real bot ignores DATABASE_URL/DB_FILE for
+            # SQLite. backend/src/models/database.ts:5-6 picks knexfile[NODE_ENV || 'development']; backend/knexfile.js:
+            # development = SQLite at path.join(__dirname, 'database', 'whatsapp_bot_dev.sqlite3'), staging/production =
+            # PostgreSQL. The replica keeps its own lookup because the fleet depends on it.
             db_path=path_of(env.get("DB_FILE") or sqlite_path_from_url(env.get("DATABASE_URL"))) or os.path.join(base, "database", "whatsapp_bot.db"),
             legacy_delete=truthy(env.get("SIM_LEGACY_DELETE")),
             legacy_delete_message=truthy(env.get("SIM_LEGACY_DELETE_MESSAGE")),
@@ -169,6 +177,7 @@ class BotConfig:
             wasender_timeout_s=float(env.get("SIM_WASENDER_TIMEOUT_S") or 10),
             next_server_url=env.get("NEXT_SERVER_URL") or DEFAULT_NEXT_SERVER_URL,
             token_max_age_s=float(env["SIM_TOKEN_MAX_AGE_S"]) if env.get("SIM_TOKEN_MAX_AGE_S") else None,
+            dev_errors=env.get("NODE_ENV") == "development",
         )
 
 
@@ -268,6 +277,10 @@ class WasenderClient:
         return axios_url(self.base_url, path)
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return _maybe_json(self.call_raw(method, path, body)[1])
+
+    def call_raw(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[str | None, bytes]:
+        """One request like axios: ``(content type, raw body)`` of a 2xx answer; any other answer raises."""
         if not self.base_url or not self.token:
             raise WasenderSetupError("WASENDER_API_BASE_URL and token must be set")
         data = None if body is None else json.dumps(body).encode("utf-8")
@@ -278,7 +291,7 @@ class WasenderClient:
             req.add_header("Content-Type", "application/json")
         try:
             with urlrequest.urlopen(req, timeout=self.timeout_s) as resp:
-                raw = resp.read()
+                return resp.headers.get("Content-Type"), resp.read()
         except urlerror.HTTPError as exc:
             raw_error = exc.read()
             raise WasenderError(f"Request failed with status code {exc.code}", exc.code, _maybe_json(raw_error)) from None
@@ -286,26 +299,87 @@ class WasenderClient:
             raise WasenderError(axios_network_message(exc.reason, self.base_url)) from None
         except (OSError, ValueError) as exc:
             raise WasenderError(axios_network_message(exc, self.base_url)) from None
-        return _maybe_json(raw)
 
-    def get_session(self, session_id: str) -> dict[str, Any]:
-        return _data(self.call("GET", f"/api/whatsapp-sessions/{session_id}"))
+    def get_status(self, session_id: str) -> dict[str, Any]:
+        """backend/src/services/wasenderApiClient.ts:81-102 getStatusBySessionId -> InternalStatus.
 
-    def create_session(self, body: dict[str, Any]) -> dict[str, Any]:
-        answer = self.call("POST", "/api/whatsapp-sessions", body)
-        if not isinstance(answer, dict) or not answer.get("success"):
-            message = answer.get("error") or answer.get("message") if isinstance(answer, dict) else None
-            raise WasenderError(str(message or "Wasender session creation failed"), None, answer)
-        return _data(answer)
+        getClient() runs before the try (:82), so a missing base URL/token raises (WasenderSetupError: the route's 500);
+        any request error (404 of a deleted session, 401, 5xx, network) is logged and answers 'unknown' (:98-100).
+        meNumber is ``me.id || user.id || phone_number || meNumber || null`` of Wasender's session WHATEVER its status
+        (:92); qrAvailable = status === 'qr' (:93); qrGeneratedAt is always null (:97)."""
+        if not self.base_url or not self.token:
+            raise WasenderSetupError("WASENDER_API_BASE_URL and token must be set")
+        try:
+            data = js_data(self.call("GET", f"/api/whatsapp-sessions/{session_id}"))
+        except WasenderError as exc:
+            log(STATUS_LOG_TEMPLATE.format(session_id=session_id, message=exc))
+            return {"status": "unknown", "meNumber": None, "qrAvailable": False, "qrGeneratedAt": None}
+        status = map_status(js_or(_field(data, "status"), _field(data, "connectionStatus"), _field(data, "state")))
+        me_number = js_or(_field(_field(data, "me"), "id"), _field(_field(data, "user"), "id"), _field(data, "phone_number"), _field(data, "meNumber")) or None
+        return {"status": status, "meNumber": me_number, "qrAvailable": status == "qr", "qrGeneratedAt": None}
 
-    def connect(self, session_id: str) -> dict[str, Any]:
-        return _data(self.call("POST", f"/api/whatsapp-sessions/{session_id}/connect"))
+    def create_session(self, body: dict[str, Any]) -> Any:
+        """wasenderApiClient.ts:54-80 createSessionForUser: the id of ``resp.data?.data || resp.data`` (id, whatsappSession
+        or sessionId); everything in the try (getClient() included) is rethrown as
+        ``Wasender create session failed (<HTTP status or undefined>): <body.message || body.error || JSON || e.message>``."""
+        try:
+            data = js_data(self.call("POST", "/api/whatsapp-sessions", body))
+            session_id = js_or(_field(data, "id"), _field(data, "whatsappSession"), _field(data, "sessionId"))
+            if not session_id:
+                raise WasenderError("Failed to create session: missing id in response")
+        except (WasenderError, WasenderSetupError) as exc:
+            status = getattr(exc, "status", None)
+            raise WasenderCreateError(f"Wasender create session failed ({'undefined' if status is None else status}): {_error_text(exc)}") from None
+        return session_id
 
-    def qrcode(self, session_id: str) -> dict[str, Any]:
-        return _data(self.call("GET", f"/api/whatsapp-sessions/{session_id}/qrcode"))
+    def connect(self, session_id: str) -> None:
+        """wasenderApiClient.ts:203-217 connectSession: ``http.post('/api/whatsapp-sessions/{id}/connect', {})``; the answer
+        is not used. Callers swallow every error (whatsapp.ts:49, 57, 97: ``try { ... } catch {}``)."""
+        self.call("POST", f"/api/whatsapp-sessions/{session_id}/connect", {})
+
+    def get_qr_data_url(self, session_id: str) -> str | None:
+        """wasenderApiClient.ts:219-310 getQrDataUrl: getClient() outside the try (a missing base URL/token raises); GET
+        .../qrcode as JSON (:237) and take the QR string from data.qrCode, qr/qrcode, a string data, or a string body
+        (:247-261): a data:image URL is returned as is (:267), a >100-char string without '@' is wrapped as base64 PNG
+        (:272), anything else is rendered with QRCode.toDataURL (:282); no string -> null, no fallback (:289). Only when
+        that GET fails: a second GET .../qrcode as arraybuffer (:295), whose non-empty body of any type becomes
+        ``data:<content-type>;base64,...`` (:296-302); that failing too -> null."""
+        if not self.base_url or not self.token:
+            raise WasenderSetupError("WASENDER_API_BASE_URL and token must be set")
+        path = f"/api/whatsapp-sessions/{session_id}/qrcode"
+        try:
+            answer = self.call("GET", path)
+        except WasenderError as exc:
+            log(f"🔍 QR JSON request failed: {exc}")
+            try:
+                content_type, raw = self.call_raw("GET", path)
+            except WasenderError as image_exc:
+                log(f"🔍 QR Image request also failed: {image_exc}")
+                return None
+            if raw:
+                return f"data:{content_type or 'image/png'};base64,{base64.b64encode(raw).decode('ascii')}"
+            return None
+        qr_string = js_or(
+            _field(_field(answer, "data"), "qrCode"),
+            js_or(_field(answer, "qr"), _field(answer, "qrcode")),
+            _field(answer, "data") if isinstance(_field(answer, "data"), str) else None,
+            answer if isinstance(answer, str) and len(answer) > 10 else None,
+        )
+        if not qr_string:
+            return None
+        qr_string = str(qr_string)
+        if qr_string.startswith("data:image/"):
+            return qr_string
+        if len(qr_string) > 100 and "@" not in qr_string:
+            return f"data:image/png;base64,{qr_string}"
+        return qr_data_url(qr_string)
 
     def delete(self, session_id: str) -> None:
         self.call("DELETE", f"/api/whatsapp-sessions/{session_id}")
+
+
+class WasenderCreateError(Exception):
+    """createSessionForUser's rethrown Error (wasenderApiClient.ts:74-79); the ensure route does not catch it."""
 
 
 def _maybe_json(raw: bytes) -> Any:
@@ -315,10 +389,34 @@ def _maybe_json(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace")
 
 
-def _data(answer: Any) -> dict[str, Any]:
-    if isinstance(answer, dict) and isinstance(answer.get("data"), dict):
-        return answer["data"]
-    return {}
+def js_truthy(value: Any) -> bool:
+    """JavaScript truthiness: '', 0, null/undefined, false are falsy; empty objects and arrays are truthy."""
+    if isinstance(value, (dict, list)):
+        return True
+    return bool(value)
+
+
+def js_or(*values: Any) -> Any:
+    """``a || b || c``: the first truthy value, else the last one."""
+    for value in values:
+        if js_truthy(value):
+            return value
+    return values[-1] if values else None
+
+
+def _field(obj: Any, key: str) -> Any:
+    """``obj?.key``: None unless obj is an object that has key."""
+    return obj.get(key) if isinstance(obj, dict) else None
+
+
+def sql_value(value: Any) -> Any:
+    """A request value as knex binds it: strings and numbers as they are, anything else as text."""
+    return value if isinstance(value, (str, int, float)) else json.dumps(value)
+
+
+def js_data(answer: Any) -> Any:
+    """``resp.data?.data || resp.data || {}`` (wasenderApiClient.ts:70, 85)."""
+    return js_or(_field(answer, "data"), answer, {})
 
 
 def axios_network_message(reason: Any, base_url: str) -> str:
@@ -341,9 +439,10 @@ class Unauthorized(Exception):
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, js_name: str = "Error") -> None:
         super().__init__(message)
         self.status = status
+        self.js_name = js_name
 
 
 # Hop-by-hop headers are not forwarded by a proxy (RFC 9110 7.6.1); Content-Length is recomputed.
@@ -408,6 +507,8 @@ class BotApp:
         self.routes: list[tuple[str, str, Route, bool]] = [
             ("GET", "/health", self.health, False),
             ("HEAD", "/", lambda _r, _c: Response(status=200, content_type=None), False),  # index.ts: app.head('/')
+            # backend/src/routes/index.ts:30-42 (mounted at /api, index.ts:77): the API info endpoint, not the proxy.
+            ("GET", "/api", self.api_info, False),
             ("POST", "/api/auth/login", self.login, False),
             ("POST", "/api/auth/signup", self.signup, False),
             ("GET", "/api/auth/me", self.me, True),
@@ -480,7 +581,7 @@ class BotApp:
                 message = HTTPStatus(effect.error_status).phrase
             except ValueError:
                 message = "Error"
-            return json_response(effect.error_status, {"error": {"message": message, "statusCode": effect.error_status}})
+            return self.express_error(effect.error_status, message)
         if effect.throttle_retry_after is not None:
             seconds = effect.throttle_retry_after
             body = {"error": "Too many requests, please try again later.", "retry_after": seconds}
@@ -493,7 +594,7 @@ class BotApp:
             return self.control(request)
         entry: dict[str, Any] = {"method": request.method, "path": request.path, "status": None, "user": None, "account": None, "mutating": False}
         response = self.faulted(request, entry) or self.dispatch(request, entry)
-        response.headers.setdefault("X-Powered-By", "Express")
+        # No X-Powered-By: helmet() (backend/src/index.ts:31) removes Express's header (hidePoweredBy).
         entry["status"] = response.status
         self.log.write(entry)
         return response
@@ -513,12 +614,20 @@ class BotApp:
             try:
                 return handler(request, claims)
             except HttpError as exc:
-                return json_response(exc.status, {"error": {"message": str(exc), "statusCode": exc.status}})
+                return self.express_error(exc.status, str(exc), exc.js_name)
             except Exception as exc:  # pylint: disable=broad-exception-caught
                 # Express's error handler: uncaught errors become 500 {"error": {"message", "statusCode"}}.
                 log(f"Unhandled error on {request.method} {request.path}: {exc.__class__.__name__}: {exc}")
-                return json_response(500, {"error": {"message": str(exc) or "Internal Server Error", "statusCode": 500}})
+                return self.express_error(500, str(exc) or "Internal Server Error")
         return proxy_to_frontend(request, self.config.next_server_url)
+
+    def express_error(self, status: int, message: str, js_name: str = "Error") -> Response:
+        """backend/src/middleware/errorHandler.ts:25-35: ``{"error": {"message", "statusCode"}}``, plus ``stack`` (the JS
+        error's stack) only when NODE_ENV === 'development' (:29-30). The replica's stack names its own code."""
+        error: dict[str, Any] = {"message": message or "Internal Server Error", "statusCode": status}
+        if self.config.dev_errors:
+            error["stack"] = f"{js_name}: {message}\n    at BotApp.dispatch (tests/sim/bot.py)"
+        return json_response(status, {"error": error})
 
     def authenticate(self, request: Request) -> dict[str, Any]:
         """backend/src/middleware/auth.ts requireAuth: ``Bearer`` + jwt.verify (signature, exp) else 401 Unauthorized."""
@@ -529,8 +638,8 @@ class BotApp:
             claims = simjwt.verify(token, self.config.jwt_secret)
         except simjwt.InvalidToken:
             raise Unauthorized() from None
-        if not isinstance(claims.get("userId"), str) or not claims["userId"]:
-            raise Unauthorized()
+        # No userId check here: requireAuth copies payload.userId as is (middleware/auth.ts:18); the routes decide
+        # (whatsapp.ts: `if (!userId) return 401`; auth.ts GET /me: the lookup fails -> 500).
         max_age = self.token_max_age_s
         if max_age is not None:
             # Simulator-only stand-in for exp (7 days upstream): a token older than max_age counts as expired, so a
@@ -548,7 +657,7 @@ class BotApp:
         try:
             body = request.json()
         except (ValueError, UnicodeDecodeError) as exc:
-            raise HttpError(400, f"Unexpected token in JSON: {exc}") from None
+            raise HttpError(400, f"Unexpected token in JSON: {exc}", "SyntaxError") from None
         return body if isinstance(body, dict) else {}
 
     def user(self, user_id: str) -> dict[str, Any] | None:
@@ -567,13 +676,26 @@ class BotApp:
     def health(self, _request: Request, _claims: dict[str, Any]) -> Response:
         return json_response(200, {"status": "OK", "timestamp": utc_iso(), "environment": self.config.node_env})
 
+    def api_info(self, _request: Request, _claims: dict[str, Any]) -> Response:
+        """backend/src/routes/index.ts:30-42: ``GET /api`` answers the API info object (200)."""
+        endpoints = {
+            "bot": "/api/bot",
+            "calendar": "/api/calendar",
+            "appointments": "/api/appointments",
+            "whatsapp": "/api/whatsapp",
+            "services": "/api/services",
+        }
+        return json_response(200, {"message": "WhatsApp Bot API", "version": "1.0.0", "endpoints": endpoints})
+
     def login(self, request: Request, _claims: dict[str, Any]) -> Response:
         body = self.body(request)
         email, password = body.get("email"), body.get("password")
-        if not email or not password:
+        if not js_truthy(email) or not js_truthy(password):
             return json_response(400, {"error": "Missing fields"})
         with self.pool.connection() as conn:
-            row = conn.execute("select * from `users` where `email` = ? limit 1", (str(email).strip().lower(),)).fetchone()
+            # backend/src/routes/auth.ts:126: db('users').where({ email }): the e-mail exactly as sent (no lower-casing,
+            # no trimming); SQLite's `=` is case-sensitive, so 'Dr.X@...' does not find 'dr.x@...'.
+            row = conn.execute("select * from `users` where `email` = ? limit 1", (sql_value(email),)).fetchone()
             if row is None or not botdb.check_password(str(password), row["password_hash"]):
                 return json_response(401, {"error": "Invalid credentials"})
             conn.execute("update `users` set `last_login` = ? where `id` = ?", (botdb.now_ms(), row["id"]))
@@ -582,23 +704,43 @@ class BotApp:
     def signup(self, request: Request, _claims: dict[str, Any]) -> Response:
         body = self.body(request)
         email, password, name = body.get("email"), body.get("password"), body.get("name")
-        if not email or not password or not name:
+        if not js_truthy(email) or not js_truthy(password) or not js_truthy(name):
             return json_response(400, {"error": "Missing fields"})
-        email = str(email).strip().lower()
+        # backend/src/routes/auth.ts:15-16: db('users').where({ email }).first() with the e-mail exactly as sent (no
+        # lower-casing, no trimming; stored the same way, :26) -> 409 {"error": "Email already in use"}.
+        email = sql_value(email)
         with self.pool.connection() as conn:
             if conn.execute("select 1 from `users` where `email` = ?", (email,)).fetchone():
-                return json_response(409, {"error": "Email already registered"})
+                return json_response(409, {"error": "Email already in use"})
             try:
                 conn.execute("begin immediate")
-                user_id, account_id = botdb.insert_user(conn, botdb.NewUser(email=email, password=str(password), account_name=str(name)))
+                new_user = botdb.NewUser(
+                    email=email,
+                    password=str(password),
+                    account_name=str(name),
+                    preferred_language=str(js_or(body.get("preferredLanguage"), "de")),  # auth.ts:28
+                )
+                user_id, account_id = botdb.insert_user(conn, new_user)
                 conn.execute("commit")
             except sqlite3.IntegrityError:
+                # A concurrent signup with the same e-mail. Upstream's handler is not wrapped in asyncHandler, so there
+                # the UNIQUE violation is an unhandled rejection (no answer); the replica answers the 409 of auth.ts:16.
                 conn.execute("rollback")
-                return json_response(409, {"error": "Email already registered"})
+                return json_response(409, {"error": "Email already in use"})
         return json_response(201, {"token": simjwt.mint(user_id, account_id, self.config.jwt_secret)})
 
     def me(self, _request: Request, claims: dict[str, Any]) -> Response:
-        user = self.user(claims["userId"])
+        """backend/src/routes/auth.ts:138-163 GET /me. Any error of the lookup is caught: 500 {"error": "Internal server
+        error"} (:159-161). A token without userId is such an error: knex refuses where('id', undefined) ("Undefined
+        binding(s) detected when compiling FIRST"); userId null becomes `id is null` (no row -> 404)."""
+        if "userId" not in claims:
+            log("Error fetching current user: Error: Undefined binding(s) detected when compiling FIRST. Undefined column(s): [id]")
+            return json_response(500, {"error": "Internal server error"})
+        try:
+            user = self.user(claims["userId"])
+        except (sqlite3.Error, TypeError, ValueError) as exc:
+            log(f"Error fetching current user: {exc}")
+            return json_response(500, {"error": "Internal server error"})
         if user is None:
             # backend/src/routes/auth.ts GET /me: res.status(404).json({ error: 'User not found' }) (contract section 3)
             return json_response(404, {"error": "User not found"})
@@ -607,84 +749,90 @@ class BotApp:
             "accountId": user["account_id"],
             "email": user["email"],
             "preferredLanguage": user["preferred_language"],
-            "role": user["role"],
+            "role": user["role"] or "user",
         }
         return json_response(200, {"success": True, "data": data})
 
     # routes: WhatsApp ----------------------------------------------------------------------
-    def ensure(self, request: Request, claims: dict[str, Any]) -> Response:
-        """backend/src/routes/whatsapp.ts POST /user/session/ensure. The user row is never required (contract section 3):
-        a token for a user without a row finds no stored id and creates a session that is stored nowhere."""
-        user_id = claims["userId"]
-        body = self.body(request)
+    def stored_session_id(self, user_id: Any) -> str | None:
+        """Database.getUserWasenderSessionId (backend/src/models/database.ts:23-26): ``user?.wasender_session_id || null``.
+        Not inside a try upstream: a database error reaches Express's error handler (500)."""
         user = self.user(user_id)
-        # Database.getUserWasenderSessionId: user?.wasender_session_id || null
         stored = None if user is None else user["wasender_session_id"]
-        if stored is None or str(stored) == "":
-            return self._create_session(user_id, user, body)
-        session_id = str(stored)
-        try:
-            session = self.wasender.get_session(session_id)
-        except WasenderError as exc:
-            log(f"⚠️ Could not read stored session {session_id} for user {user_id}: {exc}")
-            return json_response(200, {"success": True, "data": ensure_data(session_id, "unknown", None, False)})
-        status = map_status(session.get("status"))
-        qr_available = False
-        if status != "ready":
-            try:
-                connected = self.wasender.connect(session_id)
-                status = map_status(connected.get("status")) if connected.get("status") else status
-                qr_available = bool(connected.get("qrCode"))
-            except WasenderError as exc:
-                log(f"⚠️ Could not connect session {session_id}: {exc}")
-        me_number = session.get("phone_number") if status == "ready" else None
-        return json_response(200, {"success": True, "data": ensure_data(session_id, status, me_number, qr_available)})
+        return None if stored is None or str(stored) == "" else str(stored)
 
-    def _create_session(self, user_id: str, user: dict[str, Any] | None, body: dict[str, Any]) -> Response:
-        # whatsapp.ts: bodyPhone = (req.body?.phoneNumber || req.body?.phone || '').toString().trim() || undefined
-        body_phone = str(body.get("phoneNumber") or body.get("phone") or "").strip() or None
-        user_phone = None if user is None else user["phone"]
+    def user_phone(self, user_id: Any) -> str | None:
+        """whatsapp.ts:33-37, 70-71, 84-85: ``try { u = db('users').select('phone')...first(); userPhone = u?.phone } catch {}``."""
+        try:
+            user = self.user(user_id)
+        except sqlite3.Error:
+            return None
+        return None if user is None else user["phone"]
+
+    def ensure(self, request: Request, claims: dict[str, Any]) -> Response:
+        """backend/src/routes/whatsapp.ts:24-61 POST /user/session/ensure. The user row is never required (contract
+        section 3): a token for a user without a row finds no stored id and creates a session that is stored nowhere."""
+        user_id = claims.get("userId")
+        if not js_truthy(user_id):  # whatsapp.ts:26
+            return json_response(401, {"error": "Unauthorized"})
+        body = self.body(request)
+        session_id = self.stored_session_id(user_id)
+        if session_id is None:
+            return self._create_session(user_id, body)
+        # whatsapp.ts:54-59: the status is read FIRST and that answer is what the route reports; when it is not 'ready'
+        # (also 'unknown' after a failed GET: a stale id) it then asks Wasender to connect and ignores the outcome.
+        # So a 'disconnected' session answers status "disconnected", qrAvailable false, although the connect just
+        # switched it to need_scan at Wasender.
+        info = self.wasender.get_status(session_id)
+        if info["status"] != "ready":
+            try:
+                self.wasender.connect(session_id)
+            except (WasenderError, WasenderSetupError) as exc:  # whatsapp.ts:57: try { ... } catch {}
+                log(f"⚠️ Could not connect session {session_id}: {exc}")
+        return json_response(200, {"success": True, "data": {"sessionId": session_id, **info}})
+
+    def _create_session(self, user_id: Any, body: dict[str, Any]) -> Response:
+        # whatsapp.ts:28: bodyPhone = (req.body?.phoneNumber || req.body?.phone || '').toString().trim() || undefined
+        body_phone = str(js_or(body.get("phoneNumber"), body.get("phone"), "")).strip() or None
+        user_phone = self.user_phone(user_id)  # whatsapp.ts:33-37
         phone = body_phone or user_phone
         if not phone:
             return json_response(400, {"success": False, "error": "phoneNumber is required to create a session"})
         if body_phone and body_phone != user_phone:
             self._persist_phone(user_id, body_phone)
-        # wasenderApiClient.ts createSessionForUser(label, phoneNumber)
+        # wasenderApiClient.ts:57-68 createSessionForUser(label, phoneNumber): name, phone_number, account_protection,
+        # log_messages, read_incoming_messages (all true); the webhook keys only when WASENDER_WEBHOOK_URL is set.
         payload: dict[str, Any] = {
             "name": f"user-{user_id}",
             "phone_number": str(phone),
             "account_protection": True,
             "log_messages": True,
-            "read_incoming_messages": False,
-            "webhook_enabled": bool(self.config.webhook_url),
-            "webhook_events": ["messages.upsert", "session.status"],
+            "read_incoming_messages": True,
         }
         if self.config.webhook_url:
             payload["webhook_url"] = self.config.webhook_url
+            payload["webhook_enabled"] = True
+            payload["webhook_events"] = ["messages.received", "session.status", "messages.update"]
         try:
-            created = self.wasender.create_session(payload)
-        except WasenderError as exc:
-            # createSessionForUser rethrows `Wasender create session failed (<status>): <msg>`; the route does not catch
-            # it, so Express's error handler answers 500 {"error": {"message", "statusCode"}}.
+            session_id = self.wasender.create_session(payload)
+        except WasenderCreateError as exc:
+            # The route does not catch it (whatsapp.ts:46): Express's error handler answers 500 {"error": {...}}.
             log(f"❌ Error creating Wasender session for user {user_id}: {exc}")
-            message = f"Wasender create session failed ({exc.status}): {_error_text(exc)}"
-            return json_response(500, {"error": {"message": message, "statusCode": 500}})
-        session_id = created.get("id")
+            return self.express_error(500, str(exc))
         # Database.setUserWasenderSessionId: UPDATE ... WHERE id = userId; without a row it changes nothing and the new
         # session is stored nowhere (one orphaned session per call; contract section 3).
         self.store_session(user_id, str(session_id))
-        status, qr_available = map_status(created.get("status")), False
+        # whatsapp.ts:46-51: create -> store -> connect (errors ignored) -> GET the session; the answer is that status.
         try:
-            connected = self.wasender.connect(str(session_id))
-            status = map_status(connected.get("status"))
-            qr_available = bool(connected.get("qrCode"))
-        except (WasenderError, WasenderSetupError) as exc:  # whatsapp.ts: try { connectSession } catch {}
+            self.wasender.connect(str(session_id))
+        except (WasenderError, WasenderSetupError) as exc:  # whatsapp.ts:49: try { connectSession } catch {}
             log(f"⚠️ Could not connect session {session_id}: {exc}")
-        me_number = created.get("phone_number") if status == "ready" else None
-        return json_response(200, {"success": True, "data": ensure_data(session_id, status, me_number, qr_available)})
+        info = self.wasender.get_status(str(session_id))
+        # sessionId as Wasender gave it (a number), not as stored (text): contract section 3.
+        return json_response(200, {"success": True, "data": {"sessionId": session_id, **info}})
 
-    def _persist_phone(self, user_id: str, phone: str) -> None:
-        """whatsapp.ts: ``try { db('users').where({id}).update({phone: bodyPhone, updated_at: new Date()}) } catch {}``:
+    def _persist_phone(self, user_id: Any, phone: str) -> None:
+        """whatsapp.ts:43-45: ``try { db('users').where({id}).update({phone: bodyPhone, updated_at: new Date()}) } catch {}``:
         updated_at as epoch ms (what knex + node-sqlite3 store for a Date); a UNIQUE violation (the phone belongs to
         another user) or any other database error is swallowed silently (contract section 3)."""
         try:
@@ -694,52 +842,45 @@ class BotApp:
             pass
 
     def status(self, _request: Request, claims: dict[str, Any]) -> Response:
-        user = self.user(claims["userId"])
-        stored = None if user is None else user["wasender_session_id"]
-        if stored is None or str(stored) == "":
-            phone = None if user is None else user["phone"]
-            return json_response(200, {"success": True, "data": {"status": "unknown", "meNumber": phone, "sessionId": None, "qrAvailable": False}})
-        session_id = str(stored)
-        try:
-            session = self.wasender.get_session(session_id)
-        except WasenderError as exc:
-            log(STATUS_LOG_TEMPLATE.format(session_id=session_id, message=exc))
-            return json_response(200, {"success": True, "data": {"status": "unknown", "meNumber": None, "sessionId": session_id, "qrAvailable": False}})
-        status = map_status(session.get("status"))
-        data = {
-            "status": status,
-            "meNumber": session.get("phone_number") if status == "ready" else None,
-            "sessionId": session_id,
-            "qrAvailable": status == "qr",
-        }
-        return json_response(200, {"success": True, "data": data})
+        """backend/src/routes/whatsapp.ts:63-88 GET /user/status."""
+        user_id = claims.get("userId")
+        if not js_truthy(user_id):  # whatsapp.ts:65
+            return json_response(401, {"error": "Unauthorized"})
+        session_id = self.stored_session_id(user_id)
+        if session_id is None:
+            # whatsapp.ts:67-80: no qrGeneratedAt in this shape.
+            data = {"status": "unknown", "meNumber": self.user_phone(user_id) or None, "sessionId": None, "qrAvailable": False}
+            return json_response(200, {"success": True, "data": data})
+        info = self.wasender.get_status(session_id)
+        # whatsapp.ts:84-87: meNumber = info.meNumber || users.phone || null (so a stale id still shows the user's phone),
+        # and the answer is {...info, meNumber, sessionId}: qrGeneratedAt (always null) included.
+        me_number = js_or(info["meNumber"], self.user_phone(user_id)) or None
+        return json_response(200, {"success": True, "data": {**info, "meNumber": me_number, "sessionId": session_id}})
 
     def qr(self, _request: Request, claims: dict[str, Any]) -> Response:
-        user = self.user(claims["userId"])
-        stored = None if user is None else user["wasender_session_id"]
-        if stored is None or str(stored) == "":
+        """backend/src/routes/whatsapp.ts:90-101 GET /user/qr. NOT read-only at Wasender: it always POSTs .../connect first
+        (:97, errors ignored), then getQrDataUrl (a GET .../qrcode, a second GET only when that fails)."""
+        user_id = claims.get("userId")
+        if not js_truthy(user_id):  # whatsapp.ts:92
+            return json_response(401, {"error": "Unauthorized"})
+        session_id = self.stored_session_id(user_id)
+        if session_id is None:
             return json_response(400, {"success": False, "error": "No session for user. Call /user/session/ensure first."})
-        payload = self._qr_payload(str(stored))
-        if not payload:
+        try:
+            self.wasender.connect(session_id)
+        except (WasenderError, WasenderSetupError) as exc:  # whatsapp.ts:97: try { connectSession } catch {}
+            log(f"⚠️ Could not connect session {session_id}: {exc}")
+        data_url = self.wasender.get_qr_data_url(session_id)
+        if not data_url:
             return json_response(404, {"success": False, "error": "QR not available"})
-        return json_response(200, {"success": True, "data": {"dataUrl": qr_data_url(payload)}})
-
-    def _qr_payload(self, session_id: str) -> str | None:
-        try:
-            return self.wasender.qrcode(session_id).get("qrCode") or None
-        except WasenderError:
-            pass
-        try:
-            return self.wasender.connect(session_id).get("qrCode") or None
-        except WasenderError as exc:
-            log(f"❌ Error getting QR code for session {session_id}: {exc}")
-            return None
+        return json_response(200, {"success": True, "data": {"dataUrl": data_url}})
 
     def delete_session(self, _request: Request, claims: dict[str, Any]) -> Response:
-        user_id = claims["userId"]
-        user = self.user(user_id)
-        stored = None if user is None else user["wasender_session_id"]
-        previous = None if stored is None or str(stored) == "" else str(stored)
+        """backend/src/routes/whatsapp.ts:104-136 DELETE /user/session."""
+        user_id = claims.get("userId")
+        if not js_truthy(user_id):  # whatsapp.ts:106
+            return json_response(401, {"error": "Unauthorized"})
+        previous = self.stored_session_id(user_id)
         deleted = False
         if previous is not None:
             try:
@@ -761,16 +902,12 @@ class BotApp:
 
 def _error_text(exc: WasenderError) -> str:
     """wasenderApiClient.ts: body?.message || body?.error || JSON.stringify(body) || e.message."""
-    body = exc.body
+    body = getattr(exc, "body", None)
     if isinstance(body, dict) and (body.get("message") or body.get("error")):
         return str(body.get("message") or body.get("error"))
     if body is not None:
         return json.dumps(body, separators=(",", ":"))
     return str(exc)
-
-
-def ensure_data(session_id: Any, status: str, me_number: str | None, qr_available: bool) -> dict[str, Any]:
-    return {"sessionId": session_id, "status": status, "meNumber": me_number, "qrAvailable": qr_available, "qrGeneratedAt": None}
 
 
 def qr_data_url(payload: str) -> str:
@@ -797,7 +934,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.reconfigure(encoding="utf-8", line_buffering=True)  # type: ignore[union-attr]
     config = BotConfig.from_env_file(args.env_file)
     app = BotApp(config)
-    server = bind_server(app, config.port, "Express")
+    # Node's http server sends no Server header, and helmet (backend/src/index.ts:31) drops X-Powered-By.
+    server = bind_server(app, config.port, "")
     log(f"🚀 Server running on port {server.server_address[1]} ({config.node_env}) pid {os.getpid()} db {config.db_path}")
     serve_forever(server, pid_file=config.pid_file, watch_pid=config.watch_pid)
     log("Server stopped")

@@ -531,9 +531,16 @@ class BotHost(FaultControl):
     @property
     def created_by_bot(self) -> dict[str, Any]:
         """Session fields the bot sets when it creates a session with WASENDER_WEBHOOK_URL configured
-        (backend/src/services/wasenderApiClient.ts createSessionForUser: webhook_url, webhook_enabled): seeded sessions
-        look like the bot's own."""
-        return {"webhook_url": self.webhook_url, "webhook_enabled": True}
+        (backend/src/services/wasenderApiClient.ts:61-68 createSessionForUser: account_protection, log_messages,
+        read_incoming_messages, webhook_url, webhook_enabled, webhook_events): seeded sessions look like the bot's own."""
+        return {
+            "account_protection": True,
+            "log_messages": True,
+            "read_incoming_messages": True,
+            "webhook_url": self.webhook_url,
+            "webhook_enabled": True,
+            "webhook_events": ["messages.received", "session.status", "messages.update"],
+        }
 
     def env_values(self) -> dict[str, str]:
         values = {

@@ -131,6 +131,15 @@ def _make_handler(app: App, server_name: str) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # pylint: disable=redefined-builtin
             """Silence the default stderr access log: the JSONL request log replaces it."""
 
+        def send_response(self, code: int, message: str | None = None) -> None:
+            """Like the base class, but with an empty ``server_name`` no ``Server`` header (Node's http sends none)."""
+            if server_name:
+                super().send_response(code, message)
+                return
+            self.log_request(code)
+            self.send_response_only(code, message)
+            self.send_header("Date", self.date_time_string())
+
         def _handle(self) -> None:
             split = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
@@ -169,7 +178,8 @@ class SimServer(ThreadingHTTPServer):
 
 
 def bind_server(app: App, port: int, server_name: str) -> SimServer:
-    """Bind on 127.0.0.1:port (0 = any free port); exit with code 98 when the port is taken."""
+    """Bind on 127.0.0.1:port (0 = any free port); exit with code 98 when the port is taken.
+    ``server_name`` is the ``Server`` header; empty: none."""
     try:
         return SimServer((BIND_HOST, port), _make_handler(app, server_name))
     except OSError as exc:
