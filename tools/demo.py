@@ -6,8 +6,10 @@
 3. run wabot.wasender.reset: api method on group api_hosts, db method on group db_hosts (group_vars), and
    reset_prune_orphans=true: bot-c's orphaned Wasender session is deleted (owners=any: each simulated host
    has its own Wasender account; min_age=0: the simulated sessions are seconds old);
-   the QR codes are drawn in the terminal and saved as PNG files, and the demo plays the operator's phone:
-   it "scans" each QR code shown, so the verify step sees the sessions become ready;
+   the QR codes are saved as PNG files on the controller (and drawn in the terminal) and refreshed while
+   they rotate (the demo's Wasender rotates them every 20 s); the demo plays the users' phones: each phone
+   decodes the PNG it was handed and scans that code, once after it was rotated (so the refresh is seen
+   to work), so the hand-off sees the sessions become ready;
 4. run wabot.wasender.health again: every host is ok, with 0 orphaned sessions;
 5. stop the simulator - always, also on failure or Ctrl-C.
 
@@ -20,12 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -33,8 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.sim.fleet import Fleet, preset_hosts  # noqa: E402  pylint: disable=wrong-import-position
+from tests.sim.phone import QrDirPhones  # noqa: E402  pylint: disable=wrong-import-position
 
-QR_LINE = re.compile(r"(?P<host>\S+) · (?P<email>\S+) · session (?P<sid>\d+) · PNG (?P<png>\S+)")
+QR_TTL = 20.0  # seconds a QR payload of the demo's Wasender stays valid (the real service: about 45)
 BOLD = "\033[1m" if sys.stdout.isatty() else ""
 RESET = "\033[0m" if sys.stdout.isatty() else ""
 
@@ -68,30 +69,15 @@ def run_playbook(name: str, inventory: Path, extra: list[str], on_line=None) -> 
         return proc.wait()
 
 
-class Phone:
-    """Plays the operator's phone: scans each QR code shown in the playbook output, after a short delay."""
-
-    def __init__(self, fleet: Fleet, delay: float) -> None:
-        self.fleet = fleet
-        self.delay = delay
-        self.scanned: list[tuple[str, str, str]] = []
-        self.timers: list[threading.Timer] = []
-
-    def on_line(self, line: str) -> None:
-        match = QR_LINE.search(re.sub(r"\x1b\[[0-9;]*m", "", line))
-        if match:
-            timer = threading.Timer(self.delay, self.scan, args=(match["host"], match["email"], match["sid"]))
-            timer.daemon = True
-            timer.start()
-            self.timers.append(timer)
-
-    def scan(self, host: str, email: str, session_id: str) -> None:
-        try:
-            self.fleet.wasender.scan(session_id)
-            self.scanned.append((host, email, session_id))
-            print(f"\n    📱 [demo] phone scanned the QR code of {email} on {host} (session {session_id})\n", flush=True)
-        except Exception as exc:  # pylint: disable=broad-exception-caught  # the demo goes on; verify reports it
-            print(f"\n    [demo] scan of session {session_id} failed: {exc}\n", flush=True)
+def phone_said(kind: str, png: Path, detail: str) -> None:
+    """What the users' phones do, told in the demo's output."""
+    who = f"{png.stem} on {png.parent.name}"
+    if kind == "scanned":
+        print(f"\n    📱 [demo] phone of {who} scanned the code in {png.name}\n", flush=True)
+    elif kind == "expired_refused":
+        print(f"\n    📱 [demo] {who} scanned late: the first code shown has expired and is refused; the refreshed PNG works\n", flush=True)
+    else:
+        print(f"\n    [demo] phone of {who}: scan refused ({detail}); waiting for the next code\n", flush=True)
 
 
 def read_report(path: Path) -> dict:
@@ -121,7 +107,7 @@ def main() -> int:
     workdir.mkdir(parents=True)
 
     banner("1/5  Start a simulated fleet in an incident state")
-    fleet = Fleet(workdir / "fleet", preset_hosts("demo"))
+    fleet = Fleet(workdir / "fleet", preset_hosts("demo"), wasender_config={"qr_ttl": QR_TTL})
     ok = False
     try:
         fleet.start()
@@ -148,14 +134,12 @@ def main() -> int:
             "  has a Wasender account of its own (never on a shared account); min_age=0 because the simulated sessions\n"
             "  are seconds old (real deployments keep the default 300 s)."
         )
-        phone = Phone(fleet, args.scan_delay)
         prune = ["-e", "reset_prune_orphans=true", "-e", "reset_prune_orphan_owners=any", "-e", "reset_prune_orphan_min_age=0"]
-        rc_reset = run_playbook(
-            "reset", inventory, ["-e", f"reports_dir={reports}", "-e", "verify_timeout=60", *prune], on_line=phone.on_line
-        )
-        for timer in phone.timers:
-            timer.join(timeout=5)
-        print(f"\n[demo] reset exit code {rc_reset}; {len(phone.scanned)} QR code(s) scanned")
+        with QrDirPhones(fleet.wasender, reports / "qr", delay=args.scan_delay, patient=True, on_event=phone_said) as phones:
+            rc_reset = run_playbook(
+                "reset", inventory, ["-e", f"reports_dir={reports}", "-e", "verify_timeout=90", "-e", "show_qr=true", *prune]
+            )
+        print(f"\n[demo] reset exit code {rc_reset}; {len(phones.accepted)} QR code(s) scanned from the PNG files")
 
         deleted = read_report(reports / "reset.json").get("orphans_deleted_total", 0)
         print(f"[demo] reset deleted {deleted} orphaned Wasender session(s)")
@@ -179,7 +163,7 @@ def main() -> int:
             backups = sorted(Path(host.db_path).parent.glob("*.bak"))
             for backup in backups:
                 print(f"  DB backup:     {backup} (mode {oct(backup.stat().st_mode & 0o777)})")
-        ok = rc != 0 and rc_reset == 0 and rc_after == 0 and deleted > 0 and not any(orphans.values())
+        ok = rc != 0 and rc_reset == 0 and rc_after == 0 and deleted > 0 and not any(orphans.values()) and len(phones.accepted) == 3
     except KeyboardInterrupt:
         print("\n[demo] interrupted")
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import io
-import posixpath
 import re
 
 from ansible.errors import AnsibleFilterError
@@ -78,45 +77,10 @@ def qr_png(payload, scale=8, border=4, error="l"):
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _safe_name(value):
-    return re.sub(r"[^A-Za-z0-9@._+-]", "_", str(value)) or "_"
-
-
-def qr_handoff(registered, host, qr_dir, scale=8):
-    """From the loop results of wabot.wasender.session (return_qr), the QR codes to hand to the operator."""
-    if not isinstance(registered, dict):
-        return []
-    scale = _int_option(scale, "scale", "qr_handoff", 1, 64)
-    handoff = []
-    for result in registered.get("results") or []:
-        if not isinstance(result, dict) or result.get("skipped") or result.get("failed"):
-            continue
-        payload = result.get("qr_code") or None
-        data_url = result.get("qr_data_url") or None
-        if not payload and not data_url:
-            continue
-        item = result.get("item") if isinstance(result.get("item"), dict) else {}
-        email = item.get("email") or result.get("user_id") or "user"
-        if payload:
-            png = qr_png(payload, scale=scale)
-        else:
-            header, _sep, body = str(data_url).partition(",")
-            if not header.startswith("data:image/png;base64") or not body:
-                continue
-            png = body
-        handoff.append(
-            {
-                "host": str(host),
-                "user_id": item.get("user_id") or result.get("user_id"),
-                "email": email,
-                "session_id": None if result.get("session_id") is None else str(result.get("session_id")),
-                "path": posixpath.join(str(qr_dir), _safe_name(host), _safe_name(email) + ".png"),
-                "base64": png,
-                "mode": "0600",
-                "payload": payload,
-            }
-        )
-    return handoff
+def safe_name(value):
+    """A file name part made of safe characters (e-mail addresses keep their @ and dots)."""
+    name = re.sub(r"[^A-Za-z0-9@._+-]", "_", str(value))
+    return "_" if name in ("", ".", "..") else name
 
 
 class FilterModule:
@@ -126,5 +90,4 @@ class FilterModule:
         return {
             "qr_terminal": qr_terminal,
             "qr_png": qr_png,
-            "qr_handoff": qr_handoff,
         }

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 
 # Host classes, worst first: a host takes the worst class of its users.
-HEALTH_ORDER = ("failed", "bot_down", "stale", "unknown", "needs_scan", "waiting_for_scan", "would_reset", "missing", "ok")
-USER_CLASSES = ("ok", "needs_scan", "stale", "missing", "unknown")
+HEALTH_ORDER = ("failed", "bot_down", "stale", "expired", "unknown", "needs_scan", "waiting_for_scan", "would_reset", "missing", "ok")
+USER_CLASSES = ("ok", "needs_scan", "stale", "expired", "missing", "unknown")
 
 
 def _as_dict(value):
@@ -113,6 +113,21 @@ def host_report(data):
         user["session_id"] = _sid(result.get("session_id"))
         user["status"] = result.get("status")
         user["qr_file"] = qr_files.get(str(user["user_id"]))
+    # wabot.wasender.qr_handoff: the users' status after the hand-off, their PNG files (no payload is in this result).
+    handoff = _as_dict(data.get("handoff"))
+    if handoff and not handoff.get("skipped"):
+        for row in handoff.get("users") or []:
+            row = _as_dict(row)
+            user = entry(row)
+            if row.get("session_id"):
+                user["session_id"] = _sid(row.get("session_id"))
+            if row.get("status") and row.get("status") != "error":
+                user["status"] = row.get("status")
+            if row.get("qr_file"):
+                user["qr_file"] = row.get("qr_file")
+            user["qr_refreshes"] = int(row.get("qr_refreshes") or 0)
+            if row.get("error"):
+                user["error"] = str(row["error"])
     for result in _results(data.get("verify")):
         user = entry(result.get("item"))
         status = result.get("status")
@@ -125,7 +140,12 @@ def host_report(data):
 
     rows = sorted(users.values(), key=lambda u: (str(u.get("email") or ""), str(u.get("user_id"))))
     for user in rows:
+        user.setdefault("qr_refreshes", 0)
         user["final"] = _user_final(user, playbook, check_mode)
+
+    # session_info's verdict on the stored ids (judged against Wasender's list, or why not).
+    judged = info.get("judged") if "judged" in info else (info.get("wasender_checked") if info else None)
+    judge_error = None if judged or judged is None else str(info.get("judge_error") or info.get("wasender_error") or "not judged")
 
     orphans = _orphan_rows(info.get("orphans"))
     counts = {k: int(_as_dict(info.get("counts")).get(k, 0) or 0) for k in USER_CLASSES}
@@ -158,6 +178,8 @@ def host_report(data):
         "status": status,
         "check_mode": check_mode,
         "bot_url": bot.get("url") or data.get("bot_url"),
+        "judged": judged,
+        "judge_error": judge_error,
         "bot_reachable": bot.get("reachable"),
         "wasender_checked": info.get("wasender_checked"),
         "counts": counts,
@@ -204,7 +226,7 @@ def _user_final(user, playbook, check_mode):
     status = (user.get("status") or "").lower()
     if status in ("ready", "authenticated", "connected"):
         return "ok"
-    if status in ("qr", "need_scan", "connecting", "disconnected"):
+    if status in ("waiting_for_scan", "qr", "need_scan", "connecting", "disconnected", "auth_failure"):
         return "waiting_for_scan"
     return "unknown"
 
@@ -315,15 +337,18 @@ def fleet_markdown(summary):
             lines.append(
                 f"| {_cell(r['host'])} | {_cell(r['status'])} | {_cell(r.get('method'))} | {_cell(r.get('users_reset', 0))} "
                 f"| {_cell('yes' if r.get('restarted') else 'no')} | {_cell(len(r.get('orphans') or []))} |{deleted}"
-                f" {_cell((r.get('error') or {}).get('message'))} |"
+                f" {_cell(_host_problem(r))} |"
             )
     else:
-        lines += ["| host | status | ok | needs_scan | stale | unknown | orphans | error |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        expired = _expired_shown(summary)
+        lines += ["| host | status | ok | needs_scan | stale |" + (" expired |" if expired else "") + " unknown | orphans | error |",
+                  "| --- | --- | --- | --- | --- |" + (" --- |" if expired else "") + " --- | --- | --- |"]
         for r in summary.get("hosts") or []:
             c = r.get("counts") or {}
             lines.append(
                 f"| {_cell(r['host'])} | {_cell(r['status'])} | {c.get('ok', 0)} | {c.get('needs_scan', 0)} | {c.get('stale', 0)} "
-                f"| {c.get('unknown', 0)} | {c.get('orphans', 0)} | {_cell((r.get('error') or {}).get('message'))} |"
+                + (f"| {c.get('expired', 0)} " if expired else "")
+                + f"| {c.get('unknown', 0)} | {c.get('orphans', 0)} | {_cell(_host_problem(r))} |"
             )
     lines.append("")
     for r in summary.get("hosts") or []:
@@ -386,12 +411,14 @@ def fleet_table(summary):
                 str(len(r.get("orphans") or [])),
             ] + ([str(len(r.get("orphans_deleted") or []))] if prune else []) + [_note(r)])
     else:
-        header = ["HOST", "STATUS", "OK", "SCAN", "STALE", "UNKNOWN", "ORPHANS", "NOTE"]
+        expired = _expired_shown(summary)
+        header = ["HOST", "STATUS", "OK", "SCAN", "STALE"] + (["EXPIRED"] if expired else []) + ["UNKNOWN", "ORPHANS", "NOTE"]
         rows = []
         for r in hosts:
             c = r.get("counts") or {}
-            rows.append([r["host"], r["status"], str(c.get("ok", 0)), str(c.get("needs_scan", 0)), str(c.get("stale", 0)),
-                         str(c.get("unknown", 0)), str(c.get("orphans", 0)), _note(r)])
+            rows.append([r["host"], r["status"], str(c.get("ok", 0)), str(c.get("needs_scan", 0)), str(c.get("stale", 0))]
+                        + ([str(c.get("expired", 0))] if expired else [])
+                        + [str(c.get("unknown", 0)), str(c.get("orphans", 0)), _note(r)])
     widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header) - 1)]
     out = []
     for row in [header] + rows:
@@ -405,6 +432,11 @@ def fleet_table(summary):
                 details.append(f"  {r['host']}: {u.get('email')} {u.get('final')} (session {sid}){extra}")
     if details:
         out += ["", "Users needing attention:"] + details
+    problems = [f"  {r['host']}: {_host_problem(r)}" for r in hosts
+                if r.get("status") in ("failed", "no_result") or r.get("judge_error")]
+    problems = [line for line in problems if not line.endswith(": None")]
+    if problems:
+        out += ["", "Hosts failed or not judged:"] + [p.splitlines()[0] for p in problems]
     tail = f"{summary.get('hosts_total', 0)} host(s): " + ", ".join(f"{k} {v}" for k, v in (summary.get("by_status") or {}).items())
     if playbook == "reset":
         tail += f"; {summary.get('users_reset', 0)} user(s) reset"
@@ -414,6 +446,11 @@ def fleet_table(summary):
     return "\n".join(out + ["", tail.rstrip(": ")])
 
 
+def _expired_shown(summary):
+    """Whether the health tables show an EXPIRED column: only when a host has sessions Wasender lists as expired."""
+    return any(int((r.get("counts") or {}).get("expired", 0) or 0) for r in summary.get("hosts") or [])
+
+
 def _prune_shown(summary):
     """Whether the reset summary shows the orphans deleted: reset_prune_orphans was on, or something was deleted."""
     if summary.get("playbook", "reset") != "reset":
@@ -421,11 +458,26 @@ def _prune_shown(summary):
     return bool((summary.get("options") or {}).get("reset_prune_orphans")) or bool(summary.get("orphans_deleted_total"))
 
 
+def _short(message, width=140):
+    lines = str(message).strip().splitlines() or [""]
+    msg = lines[0]
+    return (msg[: width - 3] + "...") if len(msg) > width else msg
+
+
+def _host_problem(report):
+    """The host's error message, else why its sessions could not be judged (the markdown tables' error column)."""
+    message = (report.get("error") or {}).get("message")
+    if message:
+        return message
+    return f"not judged: {report['judge_error']}" if report.get("judge_error") else None
+
+
 def _note(report):
     err = report.get("error") or {}
     if err.get("message"):
-        msg = err["message"].splitlines()[0]
-        return (msg[:77] + "...") if len(msg) > 80 else msg
+        return _short(err["message"])
+    if report.get("judge_error"):
+        return _short(f"not judged: {report['judge_error']}")
     if report.get("bot_reachable") is False:
         return "bot not answering /health"
     if report.get("check_mode") and report.get("playbook") == "reset":

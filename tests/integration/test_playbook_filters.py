@@ -50,21 +50,43 @@ def test_bad_payload_fails_clearly(bad):
         qr.qr_terminal(bad)
 
 
-def test_handoff_uses_the_raw_payload_or_falls_back_to_the_bots_png():
-    bot_png = qr.qr_png("2@from-the-bot")
-    registered = {
-        "results": [
-            {"item": {"user_id": "u1", "email": "a@x.test"}, "session_id": 7, "qr_code": PAYLOAD, "qr_data_url": None},
-            {"item": {"user_id": "u2", "email": "b c@x.test"}, "session_id": "8", "qr_code": None, "qr_data_url": "data:image/png;base64," + bot_png},
-            {"item": {"user_id": "u3", "email": "c@x.test"}, "session_id": "9", "status": "ready"},
-            {"item": {"user_id": "u4", "email": "d@x.test"}, "failed": True, "msg": "boom"},
-            {"skipped": True},
-        ]
-    }
-    handoff = qr.qr_handoff(registered, "bot-1", "/r/qr")
-    assert [h["user_id"] for h in handoff] == ["u1", "u2"]
-    assert handoff[0]["path"] == "/r/qr/bot-1/a@x.test.png" and handoff[0]["session_id"] == "7" and handoff[0]["mode"] == "0600"
-    assert handoff[1]["path"] == "/r/qr/bot-1/b_c@x.test.png" and handoff[1]["payload"] is None and handoff[1]["base64"] == bot_png
+def test_safe_name_keeps_addresses_and_never_climbs_out_of_the_directory():
+    assert qr.safe_name("b c@x.test") == "b_c@x.test"
+    assert [qr.safe_name(v) for v in ("..", ".", "", "a/../b")] == ["_", "_", "_", "a_.._b"]
+
+
+def test_handoff_result_feeds_the_report_and_an_unjudged_host_shows_why():
+    host = report.host_report(
+        {
+            "host": "bot-1",
+            "playbook": "reset",
+            "info": {"users": [{"user_id": "u1", "email": "a@x.test", "session_id": "1", "health": "stale"}], "judged": True},
+            "ensure": {"results": [{"item": {"user_id": "u1", "email": "a@x.test"}, "changed": True, "replaced": True, "session_id": 11, "status": "qr"}]},
+            "handoff": {
+                "users": [{"user_id": "u1", "email": "a@x.test", "session_id": "11", "status": "waiting_for_scan",
+                           "qr_file": "/r/qr/bot-1/a@x.test.png", "qr_refreshes": 2, "error": None}],
+                "waiting": ["a@x.test"],
+            },
+        }
+    )
+    [user] = host["users"]
+    assert (user["final"], user["qr_file"], user["qr_refreshes"], user["session_id"]) == ("waiting_for_scan", "/r/qr/bot-1/a@x.test.png", 2, "11")
+    assert host["status"] == "waiting_for_scan" and host["judged"] is True and host["judge_error"] is None
+
+    ready = report.host_report({"host": "bot-1", "playbook": "reset", "ensure": {"results": [{"item": {"user_id": "u1"}, "changed": True, "session_id": 11}]},
+                                "handoff": {"users": [{"user_id": "u1", "status": "ready", "session_id": "11"}]}})
+    assert ready["users"][0]["final"] == "ok"
+
+    blind = report.host_report(
+        {"host": "bot-2", "playbook": "health",
+         "info": {"users": [{"user_id": "u2", "email": "b@x.test", "session_id": "2", "health": "unknown"}],
+                  "judged": False, "judge_error": "Wasender API rejected the token (HTTP 401)"}}
+    )
+    assert blind["judged"] is False and blind["judge_error"].endswith("(HTTP 401)")
+    summary = report.fleet_report([blind], "health")
+    line = next(x for x in report.fleet_table(summary).splitlines() if x.startswith("bot-2"))
+    assert line.split()[:2] == ["bot-2", "unknown"] and "not judged: Wasender API rejected the token (HTTP 401)" in line
+    assert "| not judged: Wasender API rejected the token (HTTP 401) |" in report.fleet_markdown(summary)
 
 
 def test_reports_of_a_failed_user_a_waiting_user_and_a_missing_host():

@@ -10,6 +10,7 @@ import pytest
 
 from playbook_helpers import AutoPhone, read_json, run_playbook, snapshot, write_group_vars
 from tests.sim.fleet import HostSpec, UserSpec
+from tests.sim.phone import QrDirPhones
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,10 +32,11 @@ def test_reset_repairs_the_incident_and_a_second_run_changes_nothing(incident_fl
     reports = tmp_path / "reports"
     stale_before = {(h.name, u.email): u.session_id for h in fleet.bots for u in h.users if u.state == "stale"}
 
-    with AutoPhone(fleet) as phone:
-        run = reset(fleet, reports)
+    # The users' phones scan the PNG files the hand-off writes on the controller.
+    with QrDirPhones(fleet.wasender, reports / "qr") as phone:
+        run = reset(fleet, reports, show_qr=True)
     assert run.rc == 0, run.explain()
-    assert len(phone.scanned) == 3
+    assert len(phone.accepted) == 3, (phone.accepted, phone.refused, run.explain())
 
     # Every stale user has a new session that Wasender has and that is connected; the healthy user is untouched.
     sessions = {str(s["id"]): s for s in fleet.wasender.sessions()}
@@ -59,7 +61,7 @@ def test_reset_repairs_the_incident_and_a_second_run_changes_nothing(incident_fl
     markdown = (reports / "reset.md").read_text(encoding="utf-8")
     assert "| bot-c | ok | db | 2 | yes | 1 |" in markdown
     assert report["waiting_for_scan"] == [] and "waiting_for_scan" not in markdown
-    assert "█" in run.stdout, "the QR codes are drawn in the terminal"
+    assert "█" in run.stdout, "show_qr: true draws the QR codes in the terminal"
 
     second = reset(fleet, reports)
     assert second.rc == 0, second.explain()

@@ -23,7 +23,10 @@ import argparse
 import base64
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Union
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 if TYPE_CHECKING:
     from tests.sim.fleet import WasenderControl
@@ -97,6 +100,82 @@ class Phone:
         Raises ``tests.sim.fleet.ScanRefused`` when the payload expired, was replaced or is unknown (nothing changes),
         ``QrUnreadable`` when the image holds no QR code."""
         return self.wasender.scan_payload(decode_qr(image), delay=delay)
+
+
+class QrDirPhones:
+    """The phones of every user of a run: scan each QR code that appears (or changes) in the PNG files under ``qr_dir``,
+    the files the reset playbook's hand-off writes on the controller (``<qr_dir>/<host>/<email>.png``).
+
+    A phone scans a file ``delay`` seconds after it first saw its code. With ``patient``, the first file seen waits
+    until its code was rotated and the file rewritten (a user who scans late): its first code is tried after the new
+    one, to show it is refused. ``on_event(kind, png, detail)`` hears "scanned", "refused" and "expired_refused".
+    Use as a context manager around the playbook run.
+    """
+
+    def __init__(
+        self,
+        wasender: WasenderControl,
+        qr_dir: str | os.PathLike[str],
+        *,
+        delay: float = 0.0,
+        interval: float = 0.1,
+        patient: bool = False,
+        on_event: Callable[[str, Path, str], None] | None = None,
+    ) -> None:
+        self.phone = Phone(wasender)
+        self.qr_dir = Path(qr_dir)
+        self.delay = delay
+        self.interval = interval
+        self.patient = patient
+        self.on_event = on_event or (lambda _kind, _png, _detail: None)
+        self.accepted: dict[str, str] = {}  # PNG path -> payload that linked the phone
+        self.refused: list[Exception] = []
+        self._tried: set[str] = set()
+        self._first: dict[Path, tuple[float, str]] = {}
+        self._waiting: Path | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from tests.sim.fleet import ScanRefused  # pylint: disable=import-outside-toplevel
+
+        while not self._stop.is_set():
+            for png in sorted(self.qr_dir.rglob("*.png")) if self.qr_dir.exists() else []:
+                if str(png) in self.accepted:
+                    continue
+                try:
+                    payload = self.phone.read(png)
+                except (QrUnreadable, OSError):
+                    continue  # not written completely yet, or being replaced
+                seen, first = self._first.setdefault(png, (time.monotonic(), payload))
+                if self.patient and self._waiting is None:
+                    self._waiting = png
+                if png == self._waiting and payload == first:
+                    continue  # the late user: waits for the code to rotate
+                if payload in self._tried or time.monotonic() - seen < self.delay:
+                    continue
+                self._tried.add(payload)
+                if png == self._waiting:
+                    try:
+                        self.phone.wasender.scan_payload(first)
+                    except ScanRefused as refused:
+                        self.on_event("expired_refused", png, str(refused))
+                try:
+                    self.phone.wasender.scan_payload(payload)
+                    self.accepted[str(png)] = payload
+                    self.on_event("scanned", png, "")
+                except ScanRefused as refused:
+                    self.refused.append(refused)
+                    self.on_event("refused", png, str(refused))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "QrDirPhones":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 A module-scoped fleet (the demo preset: bot-a healthy, bot-b one stale user, bot-c two stale users and an
 orphan) is repaired with wabot.wasender.reset using the db method everywhere (so resets leave backups), while
-a simulated phone scans the new QR codes. The tests then look at each host as testinfra sees it through the
+simulated phones scan the QR PNG files the hand-off writes. The tests then look at each host as testinfra sees it through the
 inventory the fleet launcher wrote.
 """
 
@@ -18,8 +18,9 @@ import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from playbook_helpers import AutoPhone, ansible_env, run_playbook, write_group_vars  # noqa: E402  pylint: disable=wrong-import-position
+from playbook_helpers import ansible_env, run_playbook, write_group_vars  # noqa: E402  pylint: disable=wrong-import-position
 from tests.sim.fleet import Fleet, preset_hosts  # noqa: E402  pylint: disable=wrong-import-position
+from tests.sim.phone import QrDirPhones  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = [pytest.mark.integration]
 
@@ -43,7 +44,7 @@ def repaired(tmp_path_factory):
         stale_before = {(h.name, u.email): u.session_id for h in fleet.bots for u in h.users if u.state == "stale"}
         write_group_vars(fleet, "bots", {"reset_method": "db"})
         reports = workdir / "reports"
-        with AutoPhone(fleet):
+        with QrDirPhones(fleet.wasender, reports / "qr"):  # the users' phones scan the PNG files handed over
             run = run_playbook("wabot.wasender.reset", fleet.inventory_path, {"reports_dir": str(reports), "verify_timeout": 30, "verify_delay": 0.5})
         assert run.rc == 0, run.explain()
         yield {"fleet": fleet, "inventory": fleet.inventory_path, "reports": reports, "stale_before": stale_before}
