@@ -158,7 +158,10 @@ def test_emails_are_not_lower_cased(bot: BotHost) -> None:
     assert again.status_code == 409 and again.json() == {"error": "Email already in use"}
     other_case = call(bot, "POST", "/api/auth/signup", body={"email": "mixed.case@praxis.test", "password": "s3cret!", "name": "m"})
     assert other_case.status_code == 201, "SQLite's = is case-sensitive: another user"
-    login = lambda email: call(bot, "POST", "/api/auth/login", body={"email": email, "password": "Passw0rd!"})  # noqa: E731
+
+    def login(email: str) -> Any:
+        return call(bot, "POST", "/api/auth/login", body={"email": email, "password": "Passw0rd!"})
+
     assert login("connected@praxis.test").status_code == 200
     assert login("Connected@praxis.test").status_code == 401, "the seeded (lower-case) e-mail only matches exactly"
     assert login(" connected@praxis.test").status_code == 401, "no trimming either"

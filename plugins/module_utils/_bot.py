@@ -260,7 +260,9 @@ class BotClient:
                 http_status=429,
             )
         if response.status >= 500:
-            tries = f"after {self.http.retries} retries" if response.method in IDEMPOTENT else "(not retried: a repeated ensure could create a second paid Wasender session)"
+            tries = f"after {self.http.retries} retries"
+            if response.method not in IDEMPOTENT:
+                tries = "(not retried: a repeated ensure could create a second paid Wasender session)"
             return WabotError(
                 f"bot at {self.base_url} failed {where} with HTTP {response.status} {tries}:"
                 f" {response.error_text() or 'no error message'}. Check the bot's log (often a Wasender API problem behind it)",

@@ -8,7 +8,8 @@ Configuration comes from the dotenv file only (the process environment is ignore
 tests cannot leak settings into it): ``PORT``, ``JWT_SECRET`` (fallback ``dev-secret``),
 ``WASENDER_API_BASE_URL``, ``WASENDER_API_TOKEN``, ``WASENDER_WEBHOOK_URL``, ``NODE_ENV``,
 ``DATABASE_URL`` or ``DB_FILE`` (default ``database/whatsapp_bot.db`` next to the dotenv
-file; replica only, the real bot's knexfile ignores them for SQLite: see tests/sim/README.md "Known differences"), ``NEXT_SERVER_URL`` (default ``http://localhost:3000``). Simulator-only keys:
+file; replica only, the real bot's knexfile ignores them for SQLite: see tests/sim/README.md "Known differences"),
+``NEXT_SERVER_URL`` (default ``http://localhost:3000``). Simulator-only keys:
 ``SIM_LEGACY_DELETE``, ``SIM_LEGACY_DELETE_MESSAGE``, ``SIM_REQUEST_LOG``, ``SIM_PID_FILE``,
 ``SIM_WATCH_PID``, ``SIM_DB_BUSY_TIMEOUT_MS``, ``SIM_WASENDER_TIMEOUT_S``, ``SIM_TOKEN_MAX_AGE_S``.
 

@@ -165,7 +165,8 @@ def test_ensure_is_not_repeated_after_a_5xx(server, sleeps):
     with pytest.raises(WabotError, match=r"HTTP 500 \(not retried: a repeated ensure could create a second paid Wasender session\)"):
         client_for(server.url, sleeps, retries=3).ensure("+4915112345678")
     assert len(server.requests("POST", ENSURE)) == 1 and sleeps == []
-    server.on("POST", ENSURE, Answer(429, {"error": "Too many requests", "retry_after": 0}), Answer(200, {"success": True, "data": {"sessionId": 7, "status": "qr"}}))
+    created = Answer(200, {"success": True, "data": {"sessionId": 7, "status": "qr"}})
+    server.on("POST", ENSURE, Answer(429, {"error": "Too many requests", "retry_after": 0}), created)
     assert client_for(server.url, sleeps, retries=3).ensure("+4915112345678").session_id == "7"
 
 
