@@ -73,3 +73,16 @@ def test_orphans_are_unreferenced_user_sessions():
 def test_counts_have_every_class():
     rows = [{"health": "ok"}, {"health": "stale"}, {"health": "stale"}]
     assert h.count_health(rows, 2) == {"ok": 1, "needs_scan": 0, "stale": 2, "expired": 0, "missing": 0, "unknown": 0, "orphans": 2}
+
+
+def test_statuses_the_bot_maps_to_unknown_are_decided_by_wasender():
+    """expired and need_passkey are 'unknown' to the bot (contract section 3); logged_out is its 'qr'."""
+    index = {"1": {"id": 1, "status": "EXPIRED"}, "2": {"id": 2, "status": "need_passkey"}, "3": {"id": 3, "status": "logged_out"}}
+    assert h.classify_stored("1", index).health == h.EXPIRED
+    assert h.classify_stored("2", index).health == h.NEEDS_SCAN and "passkey" in h.classify_stored("2", index).reason
+    assert h.classify_stored("3", index).health == h.NEEDS_SCAN
+    # Through the bot's eyes: it answers unknown for all three; Wasender's list decides.
+    assert h.classify_bot("1", "unknown", index["1"], wasender_checked=True).health == h.EXPIRED
+    assert h.classify_bot("2", "unknown", index["2"], wasender_checked=True).health == h.NEEDS_SCAN
+    assert h.classify_bot("4", "unknown", None, wasender_checked=True).health == h.STALE
+    assert h.EXPIRED in h.REPLACE_CLASSES and h.NEEDS_SCAN not in h.REPLACE_CLASSES
