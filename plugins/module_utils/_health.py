@@ -28,8 +28,6 @@ EXPIRED = "expired"
 MISSING = "missing"
 UNKNOWN = "unknown"
 HEALTH_CLASSES: tuple[str, ...] = (OK, NEEDS_SCAN, STALE, EXPIRED, MISSING, UNKNOWN)
-# The classes a reset with scope stale replaces: deleted at Wasender, or listed there but expired.
-REPLACE_CLASSES: tuple[str, ...] = (STALE, EXPIRED)
 
 # Wasender statuses (compared lower-cased); the bot's own vocabulary is _bot.READY_STATUSES / SCAN_STATUSES.
 # The bot maps logged_out and need_scan to its "qr" status and connects such a session on ensure, so a scan

@@ -85,4 +85,3 @@ def test_statuses_the_bot_maps_to_unknown_are_decided_by_wasender():
     assert h.classify_bot("1", "unknown", index["1"], wasender_checked=True).health == h.EXPIRED
     assert h.classify_bot("2", "unknown", index["2"], wasender_checked=True).health == h.NEEDS_SCAN
     assert h.classify_bot("4", "unknown", None, wasender_checked=True).health == h.STALE
-    assert h.EXPIRED in h.REPLACE_CLASSES and h.NEEDS_SCAN not in h.REPLACE_CLASSES
