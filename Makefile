@@ -16,11 +16,11 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test pytest sanity lint demo bench clean
+.PHONY: help setup test pytest sanity lint changelog-lint demo bench clean
 
 help:
 	@echo "make demo   - start a simulated fleet in an incident state, detect, repair, verify"
-	@echo "make test   - the whole gate: pytest (unit, simulator contract, integration), ansible-test sanity, ansible-lint"
+	@echo "make test   - the whole gate: pytest (unit, simulator contract, integration), ansible-test sanity, ansible-lint, changelog"
 	@echo "make bench  - benchmarks; figures go to build/bench/"
 	@echo "make clean  - remove .venv and build/"
 
@@ -52,7 +52,16 @@ sanity: setup
 lint: setup
 	$(BIN)/ansible-lint --profile production --offline
 
-test: pytest sanity lint
+# antsibull-changelog: fragments, config and changelogs/changelog.yaml are valid, and CHANGELOG.md is exactly
+# what `antsibull-changelog generate` makes of them (generated into build/changelog and compared).
+changelog-lint: setup
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	rm -rf build/changelog && mkdir -p build/changelog
+	$(BIN)/antsibull-changelog generate --output build/changelog/CHANGELOG.md
+	@diff -u CHANGELOG.md build/changelog/CHANGELOG.md || { echo "CHANGELOG.md is not generated from changelogs/: run $(BIN)/antsibull-changelog generate" >&2; exit 1; }
+
+test: pytest sanity lint changelog-lint
 	@echo "make test: all gates passed"
 
 demo: setup

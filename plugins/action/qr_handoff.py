@@ -35,11 +35,15 @@ USER_KEYS = ("email", "user_id", "session_id", "status", "bot_status", "error")
 
 
 def controller_stdout_is_tty() -> bool:
-    """Whether ansible-playbook's standard output is a terminal.
+    """Whether ansible-playbook's standard output is a terminal an operator watches.
 
     Workers run with their stdio on /dev/null, so the question is asked about the parent process (the one that
     prints): /proc on Linux, else the colour decision Ansible made in that process from its own stdout.
+    ansible-runner (AWX, AAP) gives ansible-playbook a pseudo-terminal whose output becomes the job's stdout
+    artifact, a log: it sets AWX_ISOLATED_DATA_DIR, so such runs never count as interactive.
     """
+    if os.environ.get("AWX_ISOLATED_DATA_DIR"):
+        return False
     try:
         target = os.readlink(f"/proc/{os.getppid()}/fd/1")
     except OSError:
