@@ -1,11 +1,12 @@
 # Copyright (c) 2026, wabot.wasender developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Read-only view of the bot's ``users`` table: who the users are and which session id each one stores.
+"""Read-only view of the bot's ``users`` table on either engine: who the users are and which session id each stores.
 
-Used by the modules that only look at the database (``session_info``, ``session_orphans``); writes
-are ``_sessiondb``'s business. The file is opened with ``mode=ro`` through ``_sessiondb.connect``:
-not a byte of it changes, and a missing file is never created.
+Used by the modules that only look at the database (``session_info``, ``session_orphans``) and by ``session_db``'s
+selection (``UserStore``); writes are ``_sessiondb``'s (SQLite) and ``_pgreset``'s (PostgreSQL) business. A SQLite
+file is opened with ``mode=ro`` through ``_sessiondb.connect``: not a byte of it changes, and a missing file is never
+created; a PostgreSQL connection is read-only (``_pgdb.connect``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import typing as t
+from dataclasses import dataclass
+from functools import partial
 
+from ansible_collections.wabot.wasender.plugins.module_utils import _pgdb, _sessiondb
+from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DbTarget
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import connect
 
@@ -21,7 +26,37 @@ USER_COLUMNS = ("id", "account_id", "email", "phone", "wasender_session_id")
 READ_BUSY_TIMEOUT_MS = 10000
 
 
-def read_users(path: str) -> list[dict[str, t.Any]]:
+@dataclass(frozen=True)
+class UserStore:
+    """The reads a reset's selection needs, on one open connection of either engine."""
+
+    any_session_ids: t.Callable[[], bool]
+    iter_stored_ids: t.Callable[[], t.Iterator[str]]
+    known_user_ids: t.Callable[[t.Iterable[str]], set[str]]
+    resolve_users: t.Callable[[t.Sequence[str]], tuple[t.Any, ...]]
+
+
+def user_store(engine: str, conn: t.Any) -> UserStore:
+    module = _sessiondb if engine == "sqlite" else _pgdb
+    return UserStore(
+        any_session_ids=partial(module.any_session_ids, conn),
+        iter_stored_ids=partial(module.iter_stored_ids, conn),
+        known_user_ids=partial(module.known_user_ids, conn),
+        resolve_users=partial(module.resolve_users, conn),
+    )
+
+
+def read_users(target: DbTarget) -> list[dict[str, t.Any]]:
+    """The bot's users (id, account, email, phone, session id as text), read-only, from either engine.
+
+    Rows are ordered by e-mail address; ``session_id`` is the stored id as stripped text, or None.
+    """
+    if target.engine == "postgresql":
+        return _pgdb.read_users(target)
+    return read_sqlite_users(str(target.path))
+
+
+def read_sqlite_users(path: str) -> list[dict[str, t.Any]]:
     """The bot's users (id, account, email, phone, session id as text) from its SQLite file, opened read-only.
 
     Rows are ordered by e-mail address; ``session_id`` is the stored id as stripped text, or None.

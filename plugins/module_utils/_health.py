@@ -204,9 +204,12 @@ _TIMESTAMP_RE = re.compile(
 
 def parse_timestamp(value: t.Any) -> float | None:
     """Epoch seconds of an ISO 8601 time stamp (``2026-01-31T12:00:00.000000Z``; no zone = UTC) or of epoch
-    seconds / milliseconds; None when ``value`` is empty or not understood."""
+    seconds / milliseconds, or of a ``datetime`` (PostgreSQL's timestamptz; naive = UTC); None when ``value`` is empty
+    or not understood."""
     if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, datetime.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)).timestamp()
     if isinstance(value, (int, float)):
         number = float(value)
         return number / 1000.0 if number > 1e11 else number

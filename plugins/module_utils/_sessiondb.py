@@ -36,6 +36,7 @@ from urllib.parse import quote
 
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._health import is_stale, parse_timestamp
+from ansible_collections.wabot.wasender.plugins.module_utils._undo import fsync_dir
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 TABLE = "users"
@@ -54,9 +55,9 @@ Hook = t.Callable[[str, t.Mapping[str, t.Any]], None]
 
 @dataclass(frozen=True)
 class UserRow:
-    """One ``users`` row as read: rowid, user id, email and the stored session id (raw value)."""
+    """One ``users`` row as read: rowid (None on PostgreSQL), user id, email and the stored session id (raw value)."""
 
-    rowid: int
+    rowid: t.Any
     user_id: t.Any
     email: t.Any
     session_id: t.Any
@@ -132,11 +133,12 @@ class Outcome:
 
 @dataclass
 class Selection:
-    """Which rows a run targets: the scope, plus the live Wasender ids (stale) or the listed users' rowids (users)."""
+    """Which rows a run targets: the scope, plus the live Wasender ids (stale) or the listed users' keys (users)."""
 
     scope: str
     live_ids: frozenset[str] | None = None
-    rowids: tuple[int, ...] | None = None
+    # scope=users: the selected users' keys (SQLite rowids, PostgreSQL primary keys).
+    keys: tuple[t.Any, ...] | None = None
     # stale: epoch ms just before Wasender's list was requested. A row whose id was stored at or after it may hold a
     # session the list could not show yet (the bot creates the session at Wasender, then stores its id): never stale.
     listed_at_ms: int | None = None
@@ -147,7 +149,7 @@ class Selection:
             raise WabotError(f"scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
         if self.scope == "stale" and self.live_ids is None:
             raise WabotError("scope=stale needs the session ids Wasender knows (one list call): give Wasender credentials")
-        if self.scope == "users" and self.rowids is None:
+        if self.scope == "users" and self.keys is None:
             raise WabotError("scope=users needs the users to reset: set the users option")
 
     def is_target(self, session_id: t.Any, updated_at: t.Any = None) -> bool:
@@ -340,7 +342,7 @@ def resolve_users(conn: sqlite3.Connection, entries: t.Sequence[str]) -> tuple[i
 def iter_candidates(conn: sqlite3.Connection, selection: Selection, page_size: int) -> t.Iterator[UserRow]:
     """Rows holding a session id that the selection targets, in rowid order, one short read per page."""
     if selection.scope == "users":
-        for chunk in _chunks(t.cast(tuple, selection.rowids)):
+        for chunk in _chunks(t.cast(tuple, selection.keys)):
             query = f"{_SELECT_ROWS} WHERE rowid IN ({_marks(len(chunk))}) AND wasender_session_id IS NOT NULL ORDER BY rowid"
             for raw in conn.execute(query, tuple(chunk)).fetchall():
                 row = UserRow(*raw)
@@ -401,8 +403,8 @@ def backup_dir_problem(backup_dir: str) -> str | None:
     return None
 
 
-def ensure_backup_dir(backup_dir: str, db_info: os.stat_result) -> bool:
-    """Create ``backup_dir`` (and missing parents) mode 0700, owned like the database; True when it was created."""
+def ensure_backup_dir(backup_dir: str, db_info: os.stat_result | None) -> bool:
+    """Create ``backup_dir`` (and missing parents) mode 0700, owned like the database (``db_info``) if given; True when it was created."""
     if os.path.isdir(backup_dir):
         return False
     problem = backup_dir_problem(backup_dir)
@@ -417,7 +419,7 @@ def ensure_backup_dir(backup_dir: str, db_info: os.stat_result) -> bool:
         for directory in reversed(missing):
             os.mkdir(directory, 0o700)
             os.chmod(directory, 0o700)
-            if (os.stat(directory).st_uid, os.stat(directory).st_gid) != (db_info.st_uid, db_info.st_gid):
+            if db_info is not None and (os.stat(directory).st_uid, os.stat(directory).st_gid) != (db_info.st_uid, db_info.st_gid):
                 os.chown(directory, db_info.st_uid, db_info.st_gid)
     except OSError as exc:
         raise WabotError(f"cannot create backup_dir {backup_dir}: {exc.strerror or exc}. Nothing was changed") from None
@@ -464,7 +466,7 @@ def make_backup(conn: sqlite3.Connection, db_path: str, backup_dir: str, keep: i
         if os.path.exists(final):
             raise WabotError(f"backup {final} already exists: another run is taking a backup at the same moment. Nothing was changed")
         os.rename(partial, final)
-        _fsync_dir(backup_dir)
+        fsync_dir(backup_dir)
     except WabotError:
         _discard(partial, target)
         raise
@@ -499,19 +501,6 @@ def _discard(partial: str, target: sqlite3.Connection | None) -> None:
             os.unlink(name)
         except OSError:
             pass
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class Resetter:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: session_db
-short_description: Reset stale Wasender session ids directly in the bot's SQLite database, safely
+short_description: Reset stale Wasender session ids directly in the bot's database (SQLite or PostgreSQL), safely
 version_added: 1.0.0
 description:
   - The reset guide's "Database Reset (Direct)" without its dangers. The guide runs
@@ -30,6 +30,13 @@ description:
     reports how many rows were done, and running the module again finishes the job."
   - Rows are streamed in pages, so tables of millions of users are handled without loading them into memory.
   - After a reset, restart the bot and let each user create a new session (C(POST /api/whatsapp/user/session/ensure), scan the QR code).
+  - B(PostgreSQL) (the bot's C(staging) and C(production) configurations) - the database is found from O(bot_env_file) as the bot
+    finds it, or named by O(db_url) or O(db_host) and O(db_name). Each batch is one short transaction - one
+    C(UPDATE ... RETURNING) clears only rows that still hold the session id (and time stamp) read before (PostgreSQL re-checks
+    that after any lock wait), the changed rows are appended to an undo file and fsynced, then the transaction commits.
+    C(lock_timeout) (O(busy_timeout)) and C(statement_timeout) are set, so a run never queues behind the bot for long, and
+    rows are locked only while they change. Check mode uses a read-only session (C(default_transaction_read_only)).
+    The way back is the undo file (O(backup)), not a copy of the database.
 author:
   - wabot.wasender developers (@wabot)
 extends_documentation_fragment:
@@ -37,11 +44,13 @@ extends_documentation_fragment:
   - wabot.wasender.http_options
   - wabot.wasender.bot_env
   - wabot.wasender.wasender_api
+  - wabot.wasender.database
 attributes:
   check_mode:
     support: full
     details:
-      - Lists exactly what would be reset; the database is opened read-only, so the file stays byte-identical, and no backup is written.
+      - Lists exactly what would be reset; the database is opened read-only (SQLite C(mode=ro), PostgreSQL a read-only session),
+        so nothing changes, and no backup or undo file is written.
   diff_mode:
     support: full
     details:
@@ -52,8 +61,9 @@ options:
       - Path on the target of the bot's SQLite database file, for example C(backend/database/whatsapp_bot.db)
         (the upstream development default is C(backend/database/whatsapp_bot_dev.sqlite3)).
       - It must exist; the module never creates a database.
+      - Without O(path), O(db_url) or O(db_host), the database is found from O(bot_env_file) as the bot finds it (see O(db_url)).
     type: path
-    required: true
+    aliases: [db_path]
   scope:
     description:
       - Which users to reset.
@@ -89,18 +99,22 @@ options:
   backup:
     description:
       - Take a verified backup of the database before the first write. No backup is taken when nothing changes or in check mode.
+      - On PostgreSQL, write an undo file instead - C(<database>@<host>.<UTC timestamp>.undo.jsonl), mode 0600, in O(backup_dir),
+        holding exactly the rows changed (user id, email, session id and time stamp as they were), each batch fsynced before it
+        commits. O(restore_from) takes it.
     type: bool
     default: true
   backup_dir:
     description:
-      - Directory for the backups. Defaults to the directory of O(path).
+      - Directory for the backups (and PostgreSQL undo files). Defaults to the directory of O(path); on PostgreSQL to the
+        directory of O(bot_env_file), and it must be set when O(bot_env_file) is not.
       - Created when missing (with missing parents), mode C(0700), owned by the owner of the database file. Check mode
         fails when it could not be created or written, as the real run would.
       - Backups are named C(<database file name>.<UTC timestamp>.bak), for example C(whatsapp_bot.db.20260124T101500.123456Z.bak).
     type: path
   keep_backups:
     description:
-      - How many backups of this database to keep in O(backup_dir); older ones are deleted after a new backup is verified.
+      - How many backups (or undo files) of this database to keep in O(backup_dir); older ones are deleted after a new one is written.
       - V(0) keeps all of them.
     type: int
     default: 10
@@ -121,6 +135,7 @@ options:
     description:
       - Milliseconds to wait for a lock held by another connection (the running bot) before failing with "database is locked".
       - A lock that outlasts it before the first write fails the module with nothing changed.
+      - On PostgreSQL it is the session's C(lock_timeout).
     type: int
     default: 5000
   report_limit:
@@ -136,6 +151,8 @@ options:
       - Only those two columns of users present in both (matched by C(id)) are written, and only where they differ;
         everything else the bot stored since the backup is kept. The current state is backed up first (O(backup)).
       - The backup must pass C(PRAGMA integrity_check). O(scope) and O(users) are ignored.
+      - On PostgreSQL, the path of an undo file this module wrote. Each user in it whose session id is still empty gets the
+        old id and time stamp back; a user who has created a new session since keeps it.
     type: path
   allow_all_stale:
     description:
@@ -151,7 +168,8 @@ options:
     type: bool
     default: false
 notes:
-  - Runs on the bot host (the database is a local file); it needs only Python's standard library there.
+  - Runs on the bot host; for SQLite it needs only Python's standard library there, for PostgreSQL the Python package
+    C(psycopg) (version 3) - without it the module fails naming the package and how to install it.
   - The bot may keep running. Its connections use SQLite's default rollback journal; the module waits up to O(busy_timeout)
     for their locks and holds the write lock one batch at a time.
   - "How to restore: to put back only the session ids, run the module with O(restore_from) set to a backup (the bot may run).
@@ -200,6 +218,16 @@ EXAMPLES = r"""
     wasender_api_token: "{{ vault_wasender_pat }}"
   check_mode: true
   diff: true
+
+- name: Reset the stale sessions of a bot on PostgreSQL, found from its .env (NODE_ENV=production, DATABASE_URL)
+  wabot.wasender.session_db:
+    bot_env_file: /opt/whatsapp-bot/backend/.env
+    backup_dir: /var/backups/whatsapp-bot
+
+- name: Undo that reset from its undo file
+  wabot.wasender.session_db:
+    bot_env_file: /opt/whatsapp-bot/backend/.env
+    restore_from: /var/backups/whatsapp-bot/whatsapp_bot@db.example.com.20260124T101500.123456Z.undo.jsonl
 
 - name: Put the session ids of a backup back (undo a reset)
   wabot.wasender.session_db:
@@ -263,7 +291,9 @@ reset_truncated:
   type: bool
   sample: false
 backup_path:
-  description: The verified backup taken before the first write; null when no backup was taken (nothing changed, check mode, O(backup=false)).
+  description:
+    - The verified backup taken before the first write (PostgreSQL - the undo file); null when none was written (nothing changed,
+      check mode, O(backup=false)).
   returned: success
   type: str
   sample: /opt/whatsapp-bot/backend/database/whatsapp_bot.db.20260124T101500.123456Z.bak
@@ -294,10 +324,15 @@ scope:
   type: str
   sample: stale
 path:
-  description: The database file.
+  description: The SQLite database file; null on PostgreSQL.
   returned: always
   type: str
   sample: /opt/whatsapp-bot/backend/database/whatsapp_bot.db
+database:
+  description: The database used - C(engine) (V(sqlite) or V(postgresql)), C(database) (file, or URL without password) and C(origin) (which option or dotenv keys named it).
+  returned: always
+  type: dict
+  sample: {engine: postgresql, database: "postgresql://bot@db.example.com:5432/whatsapp_bot", origin: "bot_env_file /opt/whatsapp-bot/backend/.env (NODE_ENV=production): DATABASE_URL, TLS without certificate verification"}
 restored_from:
   description: The backup the session columns were restored from (O(restore_from) only).
   returned: when restore_from is set
@@ -311,6 +346,8 @@ from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.wabot.wasender.plugins.module_utils import _pgdb, _pgreset, _undo
+from ansible_collections.wabot.wasender.plugins.module_utils._botdb import UserStore, user_store
 from ansible_collections.wabot.wasender.plugins.module_utils._common import (
     BOT_ENV_ARGS,
     HTTP_ARGS,
@@ -318,27 +355,27 @@ from ansible_collections.wabot.wasender.plugins.module_utils._common import (
     argument_spec,
     fail,
     load_bot_env,
+    register_secrets,
     wasender_client,
 )
+from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DB_ARGS, DbTarget, db_mutually_exclusive, resolve_target
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing
 from ansible_collections.wabot.wasender.plugins.module_utils._health import WASENDER_EXPIRED, wasender_status
 from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
     SCOPES,
     UPDATED_AT_MODES,
+    Backup,
     Outcome,
     Resetter,
     Selection,
-    any_session_ids,
     backup_dir_problem,
     check_file,
     connect,
-    iter_stored_ids,
-    known_user_ids,
+    ensure_backup_dir,
     make_backup,
     now_ms,
     plan,
-    resolve_users,
     restore_sessions,
     sqlite_error,
     validate,
@@ -363,27 +400,26 @@ def _check_params(params: t.Mapping[str, t.Any]) -> None:
         raise WabotError(f"users is only used with scope=users (scope is {params['scope']}): set scope=users or drop users")
 
 
-def _diff(path: str, reset: list[dict[str, t.Any]], restored: bool) -> dict[str, str]:
+def _diff(label: str, reset: list[dict[str, t.Any]], restored: bool) -> dict[str, str]:
     before = [f"{row['email']} ({row['user_id']}): {row['previous_session_id']}" for row in reset]
     after = [f"{row['email']} ({row['user_id']}): {'restored from backup' if restored else 'null'}" for row in reset]
     return {
-        "before_header": f"{path} users.wasender_session_id",
-        "after_header": f"{path} users.wasender_session_id",
+        "before_header": f"{label} users.wasender_session_id",
+        "after_header": f"{label} users.wasender_session_id",
         "before": "".join(f"{line}\n" for line in before),
         "after": "".join(f"{line}\n" for line in after),
     }
 
 
-def _selection(module: AnsibleModule, conn: t.Any, result: dict[str, t.Any]) -> Selection:
+def _selection(module: AnsibleModule, store: UserStore, env: t.Mapping[str, str], result: dict[str, t.Any]) -> Selection:
     params = module.params
     scope = params["scope"]
     if scope == "users":
-        return Selection(scope, rowids=resolve_users(conn, params["users"]))
+        return Selection(scope, keys=store.resolve_users(params["users"]))
     if scope == "stale":
         result["wasender_sessions"] = None
-        if not any_session_ids(conn):
+        if not store.any_session_ids():
             return Selection(scope, live_ids=frozenset())
-        env = load_bot_env(module)
         client = wasender_client(module, env)
         if client is None:
             raise WabotError(
@@ -395,7 +431,7 @@ def _selection(module: AnsibleModule, conn: t.Any, result: dict[str, t.Any]) -> 
         listed_at = now_ms()
         sessions = client.list_sessions()
         result["wasender_sessions"] = len(sessions)
-        evidence = evidence_from(iter_stored_ids(conn), sessions, partial(known_user_ids, conn), client.token_origin, env.get("WASENDER_WEBHOOK_URL"))
+        evidence = evidence_from(store.iter_stored_ids(), sessions, store.known_user_ids, client.token_origin, env.get("WASENDER_WEBHOOK_URL"))
         guard = judge_listing(evidence, params["allow_all_stale"])
         result["listing_guard"] = guard.as_dict()
         if not guard.trusted:
@@ -408,12 +444,13 @@ def _selection(module: AnsibleModule, conn: t.Any, result: dict[str, t.Any]) -> 
     return Selection(scope)
 
 
-def run(module: AnsibleModule) -> dict[str, t.Any]:
+def _reset_failed(error: WabotError, done: Outcome) -> WabotError:
+    error.details.update({**done.as_dict(), "changed": done.count > 0})
+    return error
+
+
+def run_sqlite(module: AnsibleModule, path: str, env: t.Mapping[str, str], result: dict[str, t.Any]) -> Outcome:
     params = module.params
-    path = params["path"]
-    _check_params(params)
-    scope = "restore" if params["restore_from"] else params["scope"]
-    result: dict[str, t.Any] = {"changed": False, "path": path, "scope": scope, "count": 0, "batches": 0, "listing_guard": None}
     check_file(path)
     busy_timeout = params["busy_timeout"]
     read_only = module.check_mode
@@ -422,16 +459,13 @@ def run(module: AnsibleModule) -> dict[str, t.Any]:
         validate(conn, path, busy_timeout)
         backup_dir = params["backup_dir"] or os.path.dirname(os.path.abspath(path))
         backup = partial(make_backup, conn, path, backup_dir, params["keep_backups"]) if params["backup"] and not read_only else None
-
         if read_only and params["backup"]:
             problem = backup_dir_problem(backup_dir)
             if problem:
                 raise WabotError(f"{problem}: the reset would fail before any write. Create it or set backup_dir to a writable directory")
-        outcome: Outcome
-        selection: Selection | None = None
         if params["restore_from"]:
             result["restored_from"] = params["restore_from"]
-            outcome = restore_sessions(
+            return restore_sessions(
                 None if read_only else conn,
                 path,
                 params["restore_from"],
@@ -441,46 +475,142 @@ def run(module: AnsibleModule) -> dict[str, t.Any]:
                 report_limit=params["report_limit"],
                 backup=backup,
             )
+        selection = _selection(module, user_store("sqlite", conn), env, result)
+        if read_only:
+            outcome = plan(conn, selection, params["report_limit"], max(params["batch_size"], 1000))
         else:
-            selection = _selection(module, conn, result)
-            if read_only:
-                outcome = plan(conn, selection, params["report_limit"], max(params["batch_size"], 1000))
-            else:
-                resetter = Resetter(
-                    conn,
-                    path,
-                    selection,
-                    updated_at=params["updated_at"],
-                    batch_size=params["batch_size"],
-                    batch_pause=params["batch_pause"],
-                    busy_timeout=busy_timeout,
-                    report_limit=params["report_limit"],
-                    backup=backup,
-                )
-                try:
-                    outcome = resetter.run()
-                except WabotError as error:
-                    done = resetter.outcome
-                    error.details.update({**done.as_dict(), "changed": done.count > 0})
-                    raise
+            resetter = Resetter(
+                conn,
+                path,
+                selection,
+                updated_at=params["updated_at"],
+                batch_size=params["batch_size"],
+                batch_pause=params["batch_pause"],
+                busy_timeout=busy_timeout,
+                report_limit=params["report_limit"],
+                backup=backup,
+            )
+            try:
+                outcome = resetter.run()
+            except WabotError as error:
+                raise _reset_failed(error, resetter.outcome) from None
+        result["skipped_recent"] = selection.recent
+        return outcome
     finally:
         conn.close()
+
+
+def _undo_dir(params: t.Mapping[str, t.Any]) -> str:
+    if params["backup_dir"]:
+        return params["backup_dir"]
+    if params.get("bot_env_file"):
+        return os.path.dirname(os.path.abspath(params["bot_env_file"]))
+    raise WabotError(
+        "on PostgreSQL the rows a reset changes are saved to an undo file first: set backup_dir (a directory on the target),"
+        " or backup=false to reset without a way back"
+    )
+
+
+def _attach_undo(outcome: Outcome, undo: _undo.UndoLog | None, keep: int) -> None:
+    """Report the undo file (as ``backup_path``) and prune older ones of the same database."""
+    if undo is not None and undo.path:
+        outcome.backup = Backup(undo.path, os.path.getsize(undo.path), 0.0, _undo.prune(undo.directory, undo.name, keep, undo.path))
+
+
+def run_postgresql(module: AnsibleModule, target: DbTarget, env: t.Mapping[str, str], result: dict[str, t.Any]) -> Outcome:
+    params = module.params
+    psycopg = _pgdb.driver()
+    read_only = module.check_mode
+    lock_timeout = params["busy_timeout"]
+    undo_dir = _undo_dir(params) if params["backup"] and not params["restore_from"] else None
+    if undo_dir is not None and read_only:
+        problem = backup_dir_problem(undo_dir)
+        if problem:
+            raise WabotError(f"{problem}: the reset would fail before any write. Create it or set backup_dir to a writable directory")
+    conn = _pgdb.connect(target, read_only, lock_timeout)
+    try:
+        _pgdb.validate(conn, target)
+        if params["restore_from"]:
+            result["restored_from"] = params["restore_from"]
+            _header, rows = _undo.read(params["restore_from"], "postgresql")
+            return _pgreset.restore(
+                conn, target, rows, write=not read_only, batch_size=params["batch_size"], lock_timeout_ms=lock_timeout, report_limit=params["report_limit"]
+            )
+        selection = _selection(module, user_store("postgresql", conn), env, result)
+        page = max(params["batch_size"], 1000)
+        if read_only:
+            outcome = _pgreset.plan(conn, selection, params["report_limit"], page)
+        else:
+            undo = None
+            if undo_dir is not None:
+                owner = os.stat(params["bot_env_file"]) if params.get("bot_env_file") else None
+                ensure_backup_dir(undo_dir, owner)
+                undo = _undo.UndoLog(undo_dir, target.name, {"engine": "postgresql", "database": target.label})
+            resetter = _pgreset.PgResetter(
+                conn,
+                target,
+                selection,
+                undo,
+                updated_at=params["updated_at"],
+                batch_size=params["batch_size"],
+                batch_pause=params["batch_pause"],
+                lock_timeout_ms=lock_timeout,
+                report_limit=params["report_limit"],
+            )
+            try:
+                outcome = resetter.run()
+            except WabotError as error:
+                _attach_undo(resetter.outcome, undo, params["keep_backups"])
+                raise _reset_failed(error, resetter.outcome) from None
+            _attach_undo(outcome, undo, params["keep_backups"])
+        result["skipped_recent"] = selection.recent
+        return outcome
+    except psycopg.Error as exc:
+        raise _pgdb.error(exc, target, lock_timeout) from None
+    finally:
+        conn.close()
+
+
+def run(module: AnsibleModule) -> dict[str, t.Any]:
+    params = module.params
+    _check_params(params)
+    scope = "restore" if params["restore_from"] else params["scope"]
+    env = load_bot_env(module)
+    target = resolve_target(params, env, "path")
+    register_secrets(module, target.password)
+    result: dict[str, t.Any] = {
+        "changed": False,
+        "path": target.path,
+        "database": target.as_dict(),
+        "scope": scope,
+        "count": 0,
+        "batches": 0,
+        "listing_guard": None,
+    }
+    try:
+        if target.engine == "sqlite":
+            outcome = run_sqlite(module, str(target.path), env, result)
+        else:
+            outcome = run_postgresql(module, target, env, result)
+    except WabotError as error:
+        error.details.setdefault("database", target.as_dict())
+        raise
     result.update(outcome.as_dict())
     result["changed"] = outcome.count > 0
-    if selection is not None:
-        result["skipped_recent"] = selection.recent
-    if module._diff and outcome.count:
-        result["diff"] = _diff(path, outcome.reset, bool(params["restore_from"]))
+    if module._diff and outcome.count:  # pylint: disable=protected-access  # AnsibleModule's documented diff flag
+        result["diff"] = _diff(target.label, outcome.reset, bool(params["restore_from"]))
     return result
 
 
 def main() -> None:
+    db_options = {name: option for name, option in DB_ARGS.items() if name != "db_path"}
     module = AnsibleModule(
         argument_spec=argument_spec(
             HTTP_ARGS,
             BOT_ENV_ARGS,
             WASENDER_ARGS,
-            path={"type": "path", "required": True},
+            db_options,
+            path={"type": "path", "aliases": ["db_path"]},
             scope={"type": "str", "choices": list(SCOPES), "default": "stale"},
             users={"type": "list", "elements": "str"},
             updated_at={"type": "str", "choices": list(UPDATED_AT_MODES), "default": "null"},
@@ -494,13 +624,15 @@ def main() -> None:
             restore_from={"type": "path"},
             allow_all_stale={"type": "bool", "default": False},
         ),
+        mutually_exclusive=db_mutually_exclusive("path"),
+        required_one_of=[["path", "db_url", "db_host", "bot_env_file"]],
         supports_check_mode=True,
     )
     try:
         try:
             result = run(module)
         except sqlite3.Error as exc:  # reads before any write; the write path reports its own errors with counts
-            raise sqlite_error(exc, module.params["path"], module.params["busy_timeout"]) from None
+            raise sqlite_error(exc, module.params["path"] or "the database", module.params["busy_timeout"]) from None
     except WabotError as error:
         changed = bool(error.details.pop("changed", False))
         fail(module, error, changed=changed, path=module.params["path"], scope=module.params["scope"])

@@ -12,11 +12,13 @@ version_added: 1.0.0
 description:
   - Answers "which sessions on this host are healthy?" for the WhatsApp appointment bot, the reset guide's
     "verify the connection" step and its session health checks. Never changes anything.
-  - B(All users on the host) when O(db_path) is set - reads the bot's SQLite database read-only and, when Wasender
+  - B(All users on the host) when a database is named (O(db_path), O(db_url), O(db_host)) or when no user is (only
+    O(bot_env_file) - the database is then found from it as the bot finds it - SQLite or PostgreSQL, see O(db_url)) -
+    reads the bot's database read-only and, when Wasender
     credentials are known, Wasender's session list with B(one) call for the whole host. Every user who has a
     session id gets one row (or, with O(users), every matching user). The bot's API is not asked per user; the
     bot's C(/health) is checked once when its URL is known (O(bot_url) or C(PORT) in O(bot_env_file)).
-  - B(One user through the bot's API) when O(db_path) is not set - the bot's C(/health) and the user's
+  - B(One user through the bot's API) when a user is named (O(api_token), O(login_email) or O(user_id)) and no database - the bot's C(/health) and the user's
     C(/api/whatsapp/user/status), authenticated in the same ways as M(wabot.wasender.session); Wasender is asked
     about the stored id when its credentials are known.
   - "Health classes: V(ok) - connected or ready; V(needs_scan) - a QR scan (or reconnect) is pending; V(stale) - an
@@ -30,6 +32,7 @@ extends_documentation_fragment:
   - wabot.wasender.bot_env
   - wabot.wasender.wasender_api
   - wabot.wasender.http_options
+  - wabot.wasender.database
 attributes:
   check_mode:
     support: full
@@ -44,12 +47,13 @@ options:
         (the reset guide's deployment) or C(backend/database/whatsapp_bot_dev.sqlite3) (upstream development).
       - Opened read-only (C(mode=ro)); the running bot is not disturbed.
       - When set, all users of the host are reported; the authentication options are then not used.
+      - A PostgreSQL database is read in a read-only session.
     type: path
   users:
     description:
       - Only report these users, given by id (C(users.id)) or e-mail address (case-insensitive); each matching user
         gets a row even without a session id. Entries that match nobody are returned in RV(not_found).
-      - Requires O(db_path).
+      - Database mode only.
     type: list
     elements: str
   allow_all_stale:
@@ -88,6 +92,10 @@ EXAMPLES = r"""
 - name: Report paid Wasender slots nobody uses
   ansible.builtin.debug:
     var: info.orphans
+
+- name: Classify every session of a bot on PostgreSQL (NODE_ENV=production, DATABASE_URL in its .env)
+  wabot.wasender.session_info:
+    bot_env_file: /opt/wabot/backend/.env
 
 - name: Two users only
   wabot.wasender.session_info:
@@ -151,7 +159,7 @@ users:
       type: str
 user:
   description: The one row of single-user mode (same keys as the rows of RV(users)).
-  returned: when O(db_path) is not set
+  returned: in single-user mode
   type: dict
 orphans:
   description:
@@ -191,7 +199,7 @@ counts:
   sample: {"ok": 3, "needs_scan": 1, "stale": 2, "missing": 0, "unknown": 0, "orphans": 1}
 not_found:
   description: Entries of O(users) that match no user.
-  returned: when O(db_path) is set
+  returned: in database mode
   type: list
   elements: str
 judged:
@@ -218,6 +226,11 @@ wasender_checked:
   description: Whether Wasender was asked (credentials known and the call succeeded).
   returned: always
   type: bool
+database:
+  description: Database mode - the database read, C(engine) (V(sqlite) or V(postgresql)), C(database) (file, or URL without password) and C(origin).
+  returned: in database mode
+  type: dict
+  sample: {engine: sqlite, database: /opt/wabot/backend/database/whatsapp_bot.db, origin: option db_path}
 wasender_error:
   description: Why Wasender could not be asked, when its credentials are known but the call failed.
   returned: when the Wasender call failed
@@ -236,12 +249,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient
 from ansible_collections.wabot.wasender.plugins.module_utils._botdb import read_users
 from ansible_collections.wabot.wasender.plugins.module_utils._common import (
+    BOT_API_REQUIRED_ONE_OF,
     bot_client,
     bot_module_kwargs,
     fail,
     load_bot_env,
+    register_secrets,
     wasender_client,
 )
+from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DB_ARGS, db_mutually_exclusive, resolve_target, wants_database
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing, named_owners
 from ansible_collections.wabot.wasender.plugins.module_utils._health import (
@@ -289,11 +305,14 @@ class SessionInfo:
         found = {user["user_id"].lower() for user in selected} | {str(user["email"] or "").lower() for user in selected}
         self.result["not_found"] = [item for item in wanted if str(item).strip().lower() not in found]
         if self.result["not_found"]:
-            self.module.warn(f"users not found in {self.params['db_path']}: {', '.join(self.result['not_found'])}")
+            self.module.warn(f"users not found in {self.result['database']['database']}: {', '.join(self.result['not_found'])}")
         return selected
 
     def all_users(self) -> None:
-        users = read_users(self.params["db_path"])
+        target = resolve_target(self.params, self.env)
+        register_secrets(self.module, target.password)
+        self.result["database"] = target.as_dict()
+        users = read_users(target)
         self.result["not_found"] = []
         selected = self.select(users)
         if self.params.get("bot_url") or self.env.get("PORT"):
@@ -402,8 +421,12 @@ class SessionInfo:
         self.result["user"] = row
         self.result["users"] = [row]
 
+    def database_mode(self) -> bool:
+        """All users from the database when a database option is set, or when no user is named (the bot's dotenv alone)."""
+        return wants_database(self.params) or not any(self.params.get(option) for option in BOT_API_REQUIRED_ONE_OF[0])
+
     def run(self) -> dict[str, t.Any]:
-        if self.params.get("db_path"):
+        if self.database_mode():
             self.all_users()
         else:
             self.one_user()
@@ -412,13 +435,13 @@ class SessionInfo:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        **bot_module_kwargs(
-            {"db_path": {"type": "path"}, "users": {"type": "list", "elements": "str"}, "allow_all_stale": {"type": "bool", "default": False}},
-            instead_of_auth=("db_path",),
-            required_by={"users": ["db_path"]},
-        )
+    kwargs = bot_module_kwargs(
+        {**DB_ARGS, "users": {"type": "list", "elements": "str"}, "allow_all_stale": {"type": "bool", "default": False}},
+        instead_of_auth=("db_path", "db_url", "db_host"),
     )
+    kwargs["required_one_of"][0].append("bot_env_file")  # the bot's dotenv alone: all users, database found from it
+    kwargs["mutually_exclusive"].extend(db_mutually_exclusive())
+    module = AnsibleModule(**kwargs)
     try:
         result = SessionInfo(module).run()
     except WabotError as error:

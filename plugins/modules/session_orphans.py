@@ -14,7 +14,8 @@ description:
     C(orphans) that M(wabot.wasender.session_info) reports. They are left behind when a user is deleted, when a
     session is replaced outside the bot, or by a database reset with scope C(all) (the reset guide's SQL), which clears
     the ids of sessions that are still alive at Wasender. Each one occupies a paid slot of the Wasender plan.
-  - Acts on B(one) bot host - its database O(db_path) and its Wasender account. Costs exactly B(one) Wasender list
+  - Acts on B(one) bot host - its database (O(db_path), O(db_url) or O(db_host), or found from O(bot_env_file) as the bot
+    finds it, SQLite or PostgreSQL) and its Wasender account. Costs exactly B(one) Wasender list
     call, then one C(DELETE /whatsapp-sessions/{id}) per orphan deleted. A session Wasender no longer has when it is
     deleted (HTTP 404) counts as gone.
   - The database is only read (C(mode=ro)), once before and once after the list call; a session referenced in either
@@ -28,6 +29,7 @@ extends_documentation_fragment:
   - wabot.wasender.bot_env
   - wabot.wasender.wasender_api
   - wabot.wasender.http_options
+  - wabot.wasender.database
 attributes:
   check_mode:
     support: full
@@ -42,8 +44,9 @@ options:
     description:
       - Path on the target of the bot's SQLite database, for example V(/opt/wabot/backend/database/whatsapp_bot.db).
       - Opened read-only (C(mode=ro)); the running bot is not disturbed and not a byte of the file changes.
+      - Without O(db_path), O(db_url) or O(db_host), the database is found from O(bot_env_file). A PostgreSQL database is read in a
+        read-only session.
     type: path
-    required: true
   state:
     description:
       - V(absent) - the orphaned sessions selected by O(owners), O(exclude) and O(min_age) do not exist at Wasender.
@@ -180,6 +183,11 @@ kept:
   sample: [{"session_id": "16503", "name": "user-4a1c...", "user_id": "4a1c...", "user_known": false, "status": "need_scan",
             "phone_number": "+4915100000099", "created_at": "2026-01-31T12:00:00.000000Z", "reason": "owner_unknown",
             "detail": "user 4a1c... is not a user of this database ..."}]
+database:
+  description: The database read - C(engine) (V(sqlite) or V(postgresql)), C(database) (file, or URL without password) and C(origin).
+  returned: when the database was named
+  type: dict
+  sample: {engine: sqlite, database: /opt/wabot/backend/database/whatsapp_bot.db, origin: option db_path}
 count:
   description: How many sessions were deleted (in check mode - would be deleted); the length of RV(deleted).
   returned: always
@@ -200,8 +208,10 @@ from ansible_collections.wabot.wasender.plugins.module_utils._common import (
     argument_spec,
     fail,
     load_bot_env,
+    register_secrets,
     wasender_client,
 )
+from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DB_ARGS, DbTarget, db_mutually_exclusive, resolve_target
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import ListingVerdict, evidence_from, judge_listing
 from ansible_collections.wabot.wasender.plugins.module_utils._health import OWNERS, find_orphans, plan_prune
@@ -214,7 +224,7 @@ NO_CREDENTIALS = (
 
 
 def orphans_of_host(
-    client: WasenderClient, db_path: str, allow_all_stale: bool = False, webhook_url: str | None = None
+    client: WasenderClient, target: DbTarget, allow_all_stale: bool = False, webhook_url: str | None = None
 ) -> tuple[list[dict[str, t.Any]], dict[str, t.Any], ListingVerdict]:
     """The host's orphans (one list call), each listed session's ``created_at`` by id, and the list's guard verdict.
 
@@ -222,9 +232,9 @@ def orphans_of_host(
     referenced in either read, and a user id present in either, counts. A list the guard does not trust
     (another account's, see ``_guard``) is refused before anything is deleted.
     """
-    before = read_users(db_path)
+    before = read_users(target)
     sessions = client.list_sessions()
-    after = read_users(db_path)
+    after = read_users(target)
     users = before + after
     known = {user["user_id"] for user in users}
     evidence = evidence_from((user["session_id"] for user in users), sessions, known.intersection, client.token_origin, webhook_url)
@@ -256,7 +266,10 @@ class OrphanPruner:
 
     def run(self) -> dict[str, t.Any]:
         client = self.client()
-        orphans, created, guard = orphans_of_host(client, self.params["db_path"], self.params["allow_all_stale"], self.env.get("WASENDER_WEBHOOK_URL"))
+        target = resolve_target(self.params, self.env)
+        register_secrets(self.module, target.password)
+        self.result["database"] = target.as_dict()
+        orphans, created, guard = orphans_of_host(client, target, self.params["allow_all_stale"], self.env.get("WASENDER_WEBHOOK_URL"))
         self.result["listing_guard"] = guard.as_dict()
         if guard.overridden:
             self.module.warn(f"allow_all_stale is true, the session list is trusted although: {guard.reason}")
@@ -293,13 +306,15 @@ def main() -> None:
             BOT_ENV_ARGS,
             WASENDER_ARGS,
             HTTP_ARGS,
-            db_path={"type": "path", "required": True},
+            DB_ARGS,
             state={"type": "str", "choices": ["absent"], "default": "absent"},
             owners={"type": "str", "choices": list(OWNERS), "default": "known"},
             exclude={"type": "list", "elements": "str", "default": []},
             min_age={"type": "int", "default": 300},
             allow_all_stale={"type": "bool", "default": False},
         ),
+        mutually_exclusive=db_mutually_exclusive(),
+        required_one_of=[["db_path", "db_url", "db_host", "bot_env_file"]],
         supports_check_mode=True,
     )
     pruner = OrphanPruner(module)

@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
-from ansible_collections.wabot.wasender.plugins.modules.session_info import read_users
+from ansible_collections.wabot.wasender.plugins.module_utils._botdb import read_sqlite_users as read_users
 from tests.sim import botdb
 
 

@@ -1,0 +1,147 @@
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Row-level undo files: exactly the session columns a reset changed, written and fsynced before they change.
+
+A reset appends each batch's rows (user id, email, session id, ``wasender_session_updated_at`` as they were) to
+``<database name>.<UTC timestamp>.undo.jsonl`` in the backup directory and fsyncs the file before the batch's
+transaction commits: a crash after the commit never loses the way back. A batch that does not commit leaves rows
+in the file that did not change; restoring them is harmless (see ``restore`` of the engine: only users still
+holding no session id get their old one back).
+
+Format (JSON Lines, mode 0600): a header ``{"wabot_undo": 1, "engine": ..., "database": ..., "created": ...}``, then
+one object per row ``{"id", "email", "wasender_session_id", "wasender_session_updated_at"}``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import typing as t
+
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+
+FORMAT = 1
+SUFFIX = ".undo.jsonl"
+STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+_STAMP_RE = r"\d{8}T\d{6}\.\d{6}Z"
+
+
+class UndoLog:
+    """An undo file created on the first append (nothing is written when nothing changes)."""
+
+    def __init__(self, directory: str, name: str, header: t.Mapping[str, t.Any], owner: tuple[int, int] | None = None) -> None:
+        self.directory = directory
+        self.name = name
+        self.header = dict(header)
+        self.owner = owner
+        self.path: str | None = None
+        self.rows = 0
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        path = os.path.join(self.directory, f"{self.name}.{now.strftime(STAMP_FORMAT)}{SUFFIX}")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            os.fchmod(fd, 0o600)
+            if self.owner is not None and os.fstat(fd)[4:6] != self.owner:
+                os.fchown(fd, *self.owner)
+        except OSError as exc:
+            raise WabotError(f"cannot write the undo file {path}: {exc.strerror or exc}. Nothing was changed: choose a writable backup_dir") from None
+        self.path = path
+        self._fd = fd
+        self._write([{"wabot_undo": FORMAT, **self.header, "created": now.isoformat()}])
+        fsync_dir(self.directory)
+        return fd
+
+    def _write(self, objects: t.Iterable[t.Mapping[str, t.Any]]) -> None:
+        data = "".join(json.dumps(obj, sort_keys=True, default=str) + "\n" for obj in objects).encode("utf-8")
+        assert self._fd is not None
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise WabotError(f"cannot write the undo file {self.path}: {exc.strerror or exc}; the batch was not committed") from None
+
+    def append(self, rows: t.Sequence[t.Mapping[str, t.Any]]) -> None:
+        """Write ``rows`` and fsync them; raises before returning when they are not on disk."""
+        if not rows:
+            return
+        if self._fd is None:
+            self._open()
+        self._write(rows)
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def read(path: str, engine: str) -> tuple[dict[str, t.Any], list[dict[str, t.Any]]]:
+    """The header and rows of an undo file written for ``engine``; a file of another kind is an error."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = [line for line in handle if line.strip()]
+    except FileNotFoundError:
+        raise WabotError(f"restore_from {path} does not exist: give an undo file this module wrote (*{SUFFIX} in backup_dir)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WabotError(f"cannot read restore_from {path}: {exc}") from None
+    try:
+        header = json.loads(lines[0]) if lines else {}
+        rows = [json.loads(line) for line in lines[1:]]
+    except ValueError as exc:
+        raise WabotError(f"restore_from {path} is not an undo file of this collection (bad JSON: {exc}). Nothing was changed") from None
+    if not isinstance(header, dict) or header.get("wabot_undo") != FORMAT:
+        raise WabotError(f"restore_from {path} is not an undo file of this collection (no wabot_undo header). Nothing was changed")
+    if header.get("engine") != engine:
+        raise WabotError(f"restore_from {path} was written for a {header.get('engine')} database, this one is {engine}. Nothing was changed")
+    bad = [row for row in rows if not isinstance(row, dict) or not row.get("id") or "wasender_session_id" not in row]
+    if bad:
+        raise WabotError(f"restore_from {path} holds {len(bad)} malformed row(s) (each needs id and wasender_session_id). Nothing was changed")
+    return header, rows
+
+
+def existing(directory: str, name: str) -> list[str]:
+    """The undo files of database ``name`` in ``directory``, oldest first."""
+    pattern = re.compile(rf"^{re.escape(name)}\.{_STAMP_RE}{re.escape(SUFFIX)}$")
+    try:
+        names = sorted(entry for entry in os.listdir(directory) if pattern.match(entry))
+    except OSError:
+        return []
+    return [os.path.join(directory, entry) for entry in names]
+
+
+def prune(directory: str, name: str, keep: int, current: str | None) -> list[str]:
+    """Delete the oldest undo files beyond ``keep`` (never ``current``); the deleted paths."""
+    if keep <= 0:
+        return []
+    pruned = []
+    for old in existing(directory, name)[:-keep]:
+        if old == current:
+            continue
+        try:
+            os.unlink(old)
+            pruned.append(old)
+        except OSError:
+            pass
+    return pruned
+
+
+def fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
