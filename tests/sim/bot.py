@@ -7,11 +7,19 @@ Run from the repository root (foreground, so pm2 or a shell script can supervise
 Configuration comes from the dotenv file only (the process environment is ignored so
 tests cannot leak settings into it): ``PORT``, ``JWT_SECRET`` (fallback ``dev-secret``),
 ``WASENDER_API_BASE_URL``, ``WASENDER_API_TOKEN``, ``WASENDER_WEBHOOK_URL``, ``NODE_ENV``,
-``DATABASE_URL`` or ``DB_FILE`` (default ``database/whatsapp_bot.db`` next to the dotenv
-file; replica only, the real bot's knexfile ignores them for SQLite: see tests/sim/README.md "Known differences"),
+the database keys (below), 
 ``NEXT_SERVER_URL`` (default ``http://localhost:3000``). Simulator-only keys:
 ``SIM_LEGACY_DELETE``, ``SIM_LEGACY_DELETE_MESSAGE``, ``SIM_REQUEST_LOG``, ``SIM_PID_FILE``,
 ``SIM_WATCH_PID``, ``SIM_DB_BUSY_TIMEOUT_MS``, ``SIM_WASENDER_TIMEOUT_S``, ``SIM_TOKEN_MAX_AGE_S``.
+
+Database (``BotConfig.from_env_file``): like the real bot, ``NODE_ENV`` picks the knexfile environment
+(backend/src/models/database.ts:4-5; backend/knexfile.js): ``production`` -> PostgreSQL from ``DATABASE_URL`` with TLS
+without certificate check (sslmode=require), else from ``DB_HOST``/``DB_PORT``/``DB_NAME``/``DB_USER``/``DB_PASSWORD``
+with TLS only when ``DB_SSL`` is ``true``; ``staging`` -> PostgreSQL from the ``DB_*`` keys without TLS; anything else
+(``development``, unset) -> SQLite. Replica deviation kept for the SQLite fleet (tests/sim/README.md "Known
+differences"): ``DB_FILE`` or a ``sqlite:``/``file:``/plain-path ``DATABASE_URL`` means SQLite at that path whatever
+``NODE_ENV`` says, and ``staging``/``production`` without any PostgreSQL key fall back to SQLite
+(``database/whatsapp_bot.db`` next to the dotenv).
 
 ``WASENDER_API_BASE_URL`` is the Wasender service ROOT (``https://wasenderapi.com``): the
 bot requests ``/api/whatsapp-sessions...`` below it (see ``WasenderClient``).
@@ -31,12 +39,11 @@ import json
 import os
 import queue
 import re
-import sqlite3
 import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from typing import Any, Callable, Iterator
 from urllib import error as urlerror
@@ -127,7 +134,7 @@ class BotConfig:
     wasender_token: str
     webhook_url: str
     node_env: str
-    db_path: str
+    db_path: str | None
     legacy_delete: bool
     legacy_delete_message: bool
     request_log: str | None
@@ -140,6 +147,19 @@ class BotConfig:
     # backend/src/middleware/errorHandler.ts:29-30: error bodies carry `stack` only when process.env.NODE_ENV is exactly
     # 'development' (an unset NODE_ENV reports 'development' on /health, index.ts:67, but adds no stack).
     dev_errors: bool = False
+    # "sqlite" (db_path) or "postgres" (pg_conninfo: psycopg keyword arguments host, port, dbname, user, password, sslmode)
+    db_engine: str = botdb.SQLITE
+    pg_conninfo: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_target(self) -> botdb.DbTarget:
+        if self.db_engine == botdb.POSTGRES:
+            return botdb.DbTarget(botdb.POSTGRES, conninfo=dict(self.pg_conninfo))
+        return botdb.DbTarget.sqlite(str(self.db_path))
+
+    def db_description(self) -> str:
+        """Where the database is, without the password."""
+        return self.db_target.describe()
 
     @classmethod
     def from_env_file(cls, env_file: str) -> BotConfig:
@@ -154,6 +174,7 @@ class BotConfig:
             full = os.path.normpath(value if os.path.isabs(value) else os.path.join(base, value))
             return "/" + full.lstrip("/") if full.startswith("//") else full
 
+        pg_conninfo = postgres_conninfo(env)
         return cls(
             env_file=env_file,
             port=int(env.get("PORT") or 5000),
@@ -168,7 +189,8 @@ class BotConfig:
             # SQLite. backend/src/models/database.ts:5-6 picks knexfile[NODE_ENV || 'development']; backend/knexfile.js:
             # development = SQLite at path.join(__dirname, 'database', 'whatsapp_bot_dev.sqlite3'), staging/production =
             # PostgreSQL. The replica keeps its own lookup because the fleet depends on it.
-            db_path=path_of(env.get("DB_FILE") or sqlite_path_from_url(env.get("DATABASE_URL"))) or os.path.join(base, "database", "whatsapp_bot.db"),
+            # PostgreSQL mode (pg_conninfo set) follows the knexfile exactly; see postgres_conninfo.
+            db_path=None if pg_conninfo else (path_of(env.get("DB_FILE") or sqlite_path_from_url(env.get("DATABASE_URL"))) or os.path.join(base, "database", "whatsapp_bot.db")),
             legacy_delete=truthy(env.get("SIM_LEGACY_DELETE")),
             legacy_delete_message=truthy(env.get("SIM_LEGACY_DELETE_MESSAGE")),
             request_log=path_of(env.get("SIM_REQUEST_LOG")),
@@ -179,7 +201,58 @@ class BotConfig:
             next_server_url=env.get("NEXT_SERVER_URL") or DEFAULT_NEXT_SERVER_URL,
             token_max_age_s=float(env["SIM_TOKEN_MAX_AGE_S"]) if env.get("SIM_TOKEN_MAX_AGE_S") else None,
             dev_errors=env.get("NODE_ENV") == "development",
+            db_engine=botdb.POSTGRES if pg_conninfo else botdb.SQLITE,
+            pg_conninfo=pg_conninfo or {},
         )
+
+
+def postgres_conninfo(env: dict[str, str]) -> dict[str, Any] | None:
+    """The PostgreSQL connection the real bot opens for this dotenv, as psycopg keyword arguments; None = SQLite.
+
+    backend/src/models/database.ts:4-5: ``require('../../knexfile')[process.env.NODE_ENV || 'development']``.
+    backend/knexfile.js:
+      * development (:4-7): SQLite -> None.
+      * staging (:23-30): client postgresql, host DB_HOST, port DB_PORT || 5432, database DB_NAME, user DB_USER,
+        password DB_PASSWORD, no ``ssl`` key: node-postgres connects without TLS -> sslmode=disable.
+      * production (:45-67): with DATABASE_URL (:48-57) ``new URL(DATABASE_URL)``: host = url.hostname, port = url.port ||
+        5432, database = url.pathname.substring(1), user = url.username, password = url.password (WHATWG URL fields:
+        NOT percent-decoded, so they are used as written; the query string, e.g. ``?sslmode=disable``, is ignored),
+        ``ssl: { rejectUnauthorized: false }``: TLS required, certificate not verified -> sslmode=require. Without it
+        (:60-66): the DB_* keys, ``ssl`` only when ``DB_SSL === 'true'`` (exactly) -> require, else disable.
+    Replica deviations (kept for the SQLite fleet, tests/sim/README.md "Known differences"): DB_FILE, or a DATABASE_URL
+    that is a sqlite:/file: URL or a plain path, means SQLite; staging/production without DATABASE_URL and DB_HOST
+    (the real bot would try localhost:5432) means SQLite too.
+    """
+    node_env = env.get("NODE_ENV") or "development"
+    if node_env not in ("staging", "production") or env.get("DB_FILE"):
+        return None
+    url = env.get("DATABASE_URL") or ""
+    if node_env == "production" and url:
+        if sqlite_path_from_url(url) is not None:
+            return None
+        parts = urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        user, _, password = userinfo.partition(":")
+        host = parts.hostname or ""
+        return {
+            "host": host,
+            "port": int(parts.port or 5432),
+            "dbname": parts.path[1:],
+            "user": user,
+            "password": password,
+            "sslmode": "require",
+        }
+    if not env.get("DB_HOST"):
+        return None
+    tls = node_env == "production" and env.get("DB_SSL") == "true"
+    return {
+        "host": env.get("DB_HOST", ""),
+        "port": int(env.get("DB_PORT") or 5432),
+        "dbname": env.get("DB_NAME", ""),
+        "user": env.get("DB_USER", ""),
+        "password": env.get("DB_PASSWORD", ""),
+        "sslmode": "require" if tls else "disable",
+    }
 
 
 def sqlite_path_from_url(url: str | None) -> str | None:
@@ -200,44 +273,57 @@ def sqlite_path_from_url(url: str | None) -> str | None:
 
 
 class Pool:
-    def __init__(self, path: str, busy_timeout_s: float, minimum: int = 2, maximum: int = 10) -> None:
-        self.path = path
-        self.busy_timeout_s = busy_timeout_s
+    """knexfile pool ``{min: 2, max: 10}`` (backend/knexfile.js:10-12, 32-34) of ``botdb.Db`` connections, SQLite or
+    PostgreSQL (psycopg, autocommit: every statement is its own short transaction, like knex outside a transaction)."""
+
+    def __init__(self, target: botdb.DbTarget, busy_timeout_s: float, minimum: int = 2, maximum: int = 10) -> None:
+        self.target = target
+        # SQLite: node-sqlite3's busy timeout; PostgreSQL: a connect timeout (node-postgres has none by default).
+        self.timeout_s = busy_timeout_s if target.engine == botdb.SQLITE else 10.0
         self.maximum = maximum
-        self.idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self.idle: queue.LifoQueue[botdb.Db] = queue.LifoQueue()
         self.lock = threading.Lock()
         self.opened = 0
         for _slot in range(minimum):
             self.idle.put(self._open())
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> botdb.Db:
         with self.lock:
             self.opened += 1
-        return botdb.connect(self.path, timeout=self.busy_timeout_s)
+        try:
+            return botdb.open_db(self.target, timeout=self.timeout_s)
+        except BaseException:
+            with self.lock:
+                self.opened -= 1
+            raise
 
-    def _acquire(self) -> sqlite3.Connection:
+    def _acquire(self) -> botdb.Db:
         try:
             return self.idle.get_nowait()
         except queue.Empty:
             pass
         with self.lock:
             may_open = self.opened < self.maximum
-            if may_open:
-                self.opened += 1
         if may_open:
-            return botdb.connect(self.path, timeout=self.busy_timeout_s)
+            return self._open()
         return self.idle.get(timeout=30)
 
     @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
+    def connection(self) -> Iterator[botdb.Db]:
         conn = self._acquire()
         try:
             yield conn
         finally:
-            if conn.in_transaction:
-                conn.rollback()
-            self.idle.put(conn)
-
+            try:
+                if not conn.closed and conn.in_transaction:
+                    conn.rollback()
+            except botdb.db_errors():
+                pass
+            if conn.closed:
+                with self.lock:  # a broken connection (server restarted): the pool opens a new one when needed
+                    self.opened -= 1
+            else:
+                self.idle.put(conn)
 
 # --------------------------------------------------------------------------------------
 # Wasender client (like axios: non-2xx raises "Request failed with status code N")
@@ -499,8 +585,9 @@ Route = Callable[[Request, dict[str, Any]], Response]
 class BotApp:
     def __init__(self, config: BotConfig) -> None:
         self.config = config
-        botdb.create_schema(config.db_path)
-        self.pool = Pool(config.db_path, config.busy_timeout_s)
+        # The replica migrates its database at start (the real bot's deployment runs knex migrate:latest).
+        botdb.create_schema(config.db_target)
+        self.pool = Pool(config.db_target, config.busy_timeout_s)
         self.wasender = WasenderClient(config.wasender_base_url, config.wasender_token, config.wasender_timeout_s)
         self.log = RequestLog(config.request_log)
         # (method, path, handler, needs JWT)
@@ -663,14 +750,15 @@ class BotApp:
 
     def user(self, user_id: str) -> dict[str, Any] | None:
         with self.pool.connection() as conn:
-            row = conn.execute("select * from `users` where `id` = ? limit 1", (user_id,)).fetchone()
-        return dict(row) if row else None
+            return conn.one("select * from `users` where `id` = ? limit 1", (user_id,))
 
     def store_session(self, user_id: str, session_id: str | None) -> None:
+        """Database.setUserWasenderSessionId (backend/src/models/database.ts:28-31): ``update({wasender_session_id,
+        wasender_session_updated_at: new Date()})``: epoch ms on SQLite, a timestamptz on PostgreSQL (botdb.bot_now)."""
         with self.pool.connection() as conn:
             conn.execute(
                 "update `users` set `wasender_session_id` = ?, `wasender_session_updated_at` = ? where `id` = ?",
-                (session_id, botdb.now_ms(), user_id),
+                (session_id, botdb.bot_now(conn.engine), user_id),
             )
 
     # routes: health and auth ---------------------------------------------------------------
@@ -696,10 +784,10 @@ class BotApp:
         with self.pool.connection() as conn:
             # backend/src/routes/auth.ts:126: db('users').where({ email }): the e-mail exactly as sent (no lower-casing,
             # no trimming); SQLite's `=` is case-sensitive, so 'Dr.X@...' does not find 'dr.x@...'.
-            row = conn.execute("select * from `users` where `email` = ? limit 1", (sql_value(email),)).fetchone()
+            row = conn.one("select * from `users` where `email` = ? limit 1", (sql_value(email),))
             if row is None or not botdb.check_password(str(password), row["password_hash"]):
                 return json_response(401, {"error": "Invalid credentials"})
-            conn.execute("update `users` set `last_login` = ? where `id` = ?", (botdb.now_ms(), row["id"]))
+            conn.execute("update `users` set `last_login` = ? where `id` = ?", (botdb.bot_now(conn.engine), row["id"]))
         return json_response(200, {"token": simjwt.mint(row["id"], row["account_id"], self.config.jwt_secret)})
 
     def signup(self, request: Request, _claims: dict[str, Any]) -> Response:
@@ -711,10 +799,10 @@ class BotApp:
         # lower-casing, no trimming; stored the same way, :26) -> 409 {"error": "Email already in use"}.
         email = sql_value(email)
         with self.pool.connection() as conn:
-            if conn.execute("select 1 from `users` where `email` = ?", (email,)).fetchone():
+            if conn.one("select 1 as found from `users` where `email` = ?", (email,)):
                 return json_response(409, {"error": "Email already in use"})
             try:
-                conn.execute("begin immediate")
+                conn.begin()
                 new_user = botdb.NewUser(
                     email=email,
                     password=str(password),
@@ -722,11 +810,11 @@ class BotApp:
                     preferred_language=str(js_or(body.get("preferredLanguage"), "de")),  # auth.ts:28
                 )
                 user_id, account_id = botdb.insert_user(conn, new_user)
-                conn.execute("commit")
-            except sqlite3.IntegrityError:
+                conn.commit()
+            except botdb.integrity_errors():
                 # A concurrent signup with the same e-mail. Upstream's handler is not wrapped in asyncHandler, so there
                 # the UNIQUE violation is an unhandled rejection (no answer); the replica answers the 409 of auth.ts:16.
-                conn.execute("rollback")
+                conn.rollback()
                 return json_response(409, {"error": "Email already in use"})
         return json_response(201, {"token": simjwt.mint(user_id, account_id, self.config.jwt_secret)})
 
@@ -739,7 +827,7 @@ class BotApp:
             return json_response(500, {"error": "Internal server error"})
         try:
             user = self.user(claims["userId"])
-        except (sqlite3.Error, TypeError, ValueError) as exc:
+        except (*botdb.db_errors(), TypeError, ValueError) as exc:
             log(f"Error fetching current user: {exc}")
             return json_response(500, {"error": "Internal server error"})
         if user is None:
@@ -766,7 +854,7 @@ class BotApp:
         """whatsapp.ts:33-37, 70-71, 84-85: ``try { u = db('users').select('phone')...first(); userPhone = u?.phone } catch {}``."""
         try:
             user = self.user(user_id)
-        except sqlite3.Error:
+        except botdb.db_errors():
             return None
         return None if user is None else user["phone"]
 
@@ -834,12 +922,12 @@ class BotApp:
 
     def _persist_phone(self, user_id: Any, phone: str) -> None:
         """whatsapp.ts:43-45: ``try { db('users').where({id}).update({phone: bodyPhone, updated_at: new Date()}) } catch {}``:
-        updated_at as epoch ms (what knex + node-sqlite3 store for a Date); a UNIQUE violation (the phone belongs to
+        updated_at as epoch ms on SQLite (what knex + node-sqlite3 store for a Date), a timestamptz on PostgreSQL; a UNIQUE violation (the phone belongs to
         another user) or any other database error is swallowed silently (contract section 3)."""
         try:
             with self.pool.connection() as conn:
-                conn.execute("update `users` set `phone` = ?, `updated_at` = ? where `id` = ?", (phone, botdb.now_ms(), user_id))
-        except sqlite3.Error:
+                conn.execute("update `users` set `phone` = ?, `updated_at` = ? where `id` = ?", (phone, botdb.bot_now(conn.engine), user_id))
+        except botdb.db_errors():
             pass
 
     def status(self, _request: Request, claims: dict[str, Any]) -> Response:
@@ -937,7 +1025,7 @@ def main(argv: list[str] | None = None) -> None:
     app = BotApp(config)
     # Node's http server sends no Server header, and helmet (backend/src/index.ts:31) drops X-Powered-By.
     server = bind_server(app, config.port, "")
-    log(f"🚀 Server running on port {server.server_address[1]} ({config.node_env}) pid {os.getpid()} db {config.db_path}")
+    log(f"🚀 Server running on port {server.server_address[1]} ({config.node_env}) pid {os.getpid()} db {config.db_description()}")
     serve_forever(server, pid_file=config.pid_file, watch_pid=config.watch_pid)
     log("Server stopped")
 

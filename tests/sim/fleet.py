@@ -8,7 +8,7 @@ Python API::
 
 CLI (run from the repository root)::
 
-    python -m tests.sim.fleet up --dir build/fleet [--preset demo|incident] [--hosts N]
+    python -m tests.sim.fleet up --dir build/fleet [--preset demo|incident] [--hosts N] [--postgres HOST ...]
     python -m tests.sim.fleet status|down --dir build/fleet
     python -m tests.sim.fleet scan --dir build/fleet (--host H [--email E] | --all | --payload 2@... | --png FILE) [--delay S]
     python -m tests.sim.fleet delete-session --dir build/fleet --host H --email E
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -39,9 +40,12 @@ from urllib import request as urlrequest
 from tests.sim import botdb
 from tests.sim import jwt as simjwt
 from tests.sim.httpkit import EXIT_ADDRESS_IN_USE, BIND_HOST, pid_alive, read_jsonl
+from tests.sim.pgserver import PgServer
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 USER_STATES = ("connected", "needs_scan", "stale", "none")
+DB_ENGINES = ("sqlite", "postgres")
+PG_ENVS = ("database_url", "db_keys")
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 DEFAULT_PASSWORD = botdb.DEFAULT_PASSWORD
@@ -90,6 +94,21 @@ class HostSpec:
     port: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     token_max_age: float | None = None  # SIM_TOKEN_MAX_AGE_S: test stand-in for the JWT's exp (see BotHost.set_token_max_age)
+    # "sqlite" (backend/database/whatsapp_bot.db) or "postgres": an own database and role on the fleet's PgServer.
+    db_engine: str = "sqlite"
+    # PostgreSQL hosts with node_env "production": "database_url" writes DATABASE_URL (upstream's production deployment;
+    # the bot connects with TLS, backend/knexfile.js:48-57), "db_keys" writes DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD
+    # and DB_SSL=true (:60-66). node_env "staging" always writes the DB_* keys without DB_SSL (no TLS, :23-30).
+    pg_env: str = "database_url"
+
+    def __post_init__(self) -> None:
+        if self.db_engine not in DB_ENGINES:
+            raise ValueError(f"HostSpec.db_engine must be one of {', '.join(DB_ENGINES)}, not {self.db_engine!r}")
+        if self.pg_env not in PG_ENVS:
+            raise ValueError(f"HostSpec.pg_env must be one of {', '.join(PG_ENVS)}, not {self.pg_env!r}")
+        if self.db_engine == "postgres" and self.node_env not in ("production", "staging"):
+            # backend/knexfile.js: only staging and production are PostgreSQL environments.
+            raise ValueError(f"a PostgreSQL host needs node_env production or staging, not {self.node_env!r}")
 
 
 @dataclass
@@ -445,7 +464,15 @@ class BotHost(FaultControl):
         self.dir = os.path.join(workdir, spec.name)
         self.backend_dir = os.path.join(self.dir, "backend")
         self.env_path = os.path.join(self.backend_dir, ".env")
-        self.db_path = os.path.join(self.backend_dir, "database", "whatsapp_bot.db")
+        self.db_engine = spec.db_engine
+        # SQLite hosts: the database file; PostgreSQL hosts: None (their database is db_url on pg_server).
+        self.db_path: str | None = os.path.join(self.backend_dir, "database", "whatsapp_bot.db") if spec.db_engine == "sqlite" else None
+        self.pg_server: PgServer | None = None
+        suffix = re.sub(r"[^a-z0-9_]", "_", spec.name.lower())[:40]
+        self.db_name = f"wabot_{suffix}_{secrets.token_hex(3)}" if spec.db_engine == "postgres" else ""
+        self.db_user = self.db_name
+        self.db_password = secrets.token_hex(16) if spec.db_engine == "postgres" else ""
+        self.db_url = ""  # postgresql://user:password@127.0.0.1:port/db (secret: in fleet.json and the dotenv only)
         self.log_path = os.path.join(self.dir, "bot.log")
         self.pid_path = os.path.join(self.dir, "bot.pid")
         self.request_log_path = os.path.join(self.dir, "requests.jsonl")
@@ -479,22 +506,25 @@ class BotHost(FaultControl):
         """Create the directory, Wasender account, seeded database, dotenv file and scripts."""
         if os.path.isdir(self.dir):
             shutil.rmtree(self.dir)
-        os.makedirs(os.path.dirname(self.db_path))
+        os.makedirs(os.path.join(self.backend_dir, "database"))
         account = wasender.create_account(name=f"{self.name} (wabot)")
         # wasender_url is what the dotenv's WASENDER_API_BASE_URL holds: the service ROOT, not the API base
         # (backend/src/services/wasenderApiClient.ts: axios baseURL + '/api/whatsapp-sessions...'; contract section 3).
         self.wasender_token, self.wasender_account_id, self.wasender_url = account["token"], int(account["id"]), wasender.root_url
-        botdb.create_schema(self.db_path)
+        if self.db_engine == "postgres":
+            if self.pg_server is None:
+                raise RuntimeError(f"host {self.name}: a PostgreSQL host needs the fleet's PgServer")
+            self.db_url = self.pg_server.create_database(self.db_name, self.db_user, self.db_password)
         phone_source = iter(phones)
-        conn = botdb.connect(self.db_path)
+        db = self.open_db()
         try:
-            conn.execute("begin immediate")
-            for spec in self.spec.users:
-                phone = next(phone_source) if spec.phone is None else (spec.phone or None)
-                self.users.append(self._seed_user(conn, wasender, spec, phone, password_hashes))
-            conn.execute("commit")
+            botdb.create_schema(db)  # as the owner role, like the bot's own knex migrate:latest
+            with db.transaction():
+                for spec in self.spec.users:
+                    phone = next(phone_source) if spec.phone is None else (spec.phone or None)
+                    self.users.append(self._seed_user(db, wasender, spec, phone, password_hashes))
         finally:
-            conn.close()
+            db.close()
         for _orphan in range(self.spec.orphans):
             orphan = wasender.create_session(self.wasender_token, f"user-{uuid.uuid4()}", next(phone_source), status="need_scan", **self.created_by_bot)
             self.orphan_session_ids.append(str(orphan["id"]))
@@ -503,15 +533,20 @@ class BotHost(FaultControl):
         self.write_env()
         self.write_scripts()
 
-    def _seed_user(self, conn: sqlite3.Connection, wasender: WasenderControl, spec: UserSpec, phone: str | None, hashes: dict[str, str]) -> SeededUser:
+    def _seed_user(self, conn: botdb.Db, wasender: WasenderControl, spec: UserSpec, phone: str | None, hashes: dict[str, str]) -> SeededUser:
         user_id, account_id = str(uuid.uuid4()), str(uuid.uuid4())
         if spec.password not in hashes:
             hashes[spec.password] = botdb.hash_password(spec.password)
-        conn.execute("insert into `accounts` (`id`, `name`) values (?, ?)", (account_id, spec.account_name or f"Praxis {spec.email.split('@')[0]}"))
-        conn.execute(
-            "insert into `users` (`id`, `account_id`, `email`, `password_hash`, `preferred_language`, `phone`, `role`) values (?, ?, ?, ?, ?, ?, ?)",
-            (user_id, account_id, spec.email.lower(), hashes[spec.password], spec.preferred_language, phone, spec.role),
+        new_user = botdb.NewUser(
+            email=spec.email.lower(),
+            account_name=spec.account_name or f"Praxis {spec.email.split('@')[0]}",
+            phone=phone,
+            preferred_language=spec.preferred_language,
+            role=spec.role,
+            user_id=user_id,
+            account_id=account_id,
         )
+        botdb.insert_user(conn, new_user, password_hash=hashes[spec.password])
         session_id: str | None = None
         if spec.state != "none":
             status = "need_scan" if spec.state == "needs_scan" else "connected"
@@ -551,7 +586,7 @@ class BotHost(FaultControl):
             "WASENDER_API_TOKEN": self.wasender_token,
             "WASENDER_WEBHOOK_URL": self.webhook_url,
             "WASENDER_WEBHOOK_SECRET": secrets.token_hex(16),
-            "DATABASE_URL": "sqlite:./database/whatsapp_bot.db",
+            **self.db_env_values(),
             "NEXT_SERVER_URL": NO_FRONTEND_URL,
             "SIM_REQUEST_LOG": self.request_log_path,
             "SIM_PID_FILE": self.pid_path,
@@ -566,6 +601,36 @@ class BotHost(FaultControl):
             values["SIM_TOKEN_MAX_AGE_S"] = str(self.spec.token_max_age)
         values.update(self.spec.extra_env)
         return values
+
+    def db_env_values(self) -> dict[str, str]:
+        """The dotenv's database keys. SQLite: ``DATABASE_URL=sqlite:...`` (a replica-only lookup, tests/sim/README.md
+        "Known differences"). PostgreSQL: what backend/knexfile.js reads for the host's NODE_ENV (see HostSpec.pg_env)."""
+        if self.db_engine == "sqlite":
+            return {"DATABASE_URL": "sqlite:./database/whatsapp_bot.db"}
+        if self.spec.node_env == "production" and self.spec.pg_env == "database_url":
+            return {"DATABASE_URL": self.db_url}
+        assert self.pg_server is not None
+        values = {
+            "DB_HOST": self.pg_server.host,
+            "DB_PORT": str(self.pg_server.port),
+            "DB_NAME": self.db_name,
+            "DB_USER": self.db_user,
+            "DB_PASSWORD": self.db_password,
+        }
+        if self.spec.node_env == "production":
+            values["DB_SSL"] = "true"
+        return values
+
+    @property
+    def db_target(self) -> botdb.DbTarget:
+        """This host's database for tests: the SQLite file, or the PostgreSQL database as its owner over TLS."""
+        if self.db_engine == "sqlite":
+            return botdb.DbTarget.sqlite(str(self.db_path))
+        return botdb.DbTarget.postgres(self.db_url, sslmode="require")
+
+    def open_db(self) -> botdb.Db:
+        """A new read-write autocommit connection to this host's database (close it)."""
+        return botdb.open_db(self.db_target)
 
     def write_env(self) -> None:
         lines = [f"# backend/.env of simulated bot {self.name} (written by tests.sim.fleet)"]
@@ -690,7 +755,13 @@ echo "bot {self.name} stopped"
         raise KeyError(f"no seeded user {email} on {self.name}")
 
     def db_users(self) -> list[dict[str, Any]]:
-        """Users as they are in the database now (read-only)."""
+        """Users as they are in the database now (every column; read-only), ordered by e-mail."""
+        if self.db_engine == "postgres":
+            db = self.open_db()
+            try:
+                return db.all("select * from `users` order by `email`")
+            finally:
+                db.close()
         conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5)
         conn.row_factory = sqlite3.Row
         try:
@@ -703,7 +774,7 @@ echo "bot {self.name} stopped"
             if row["email"] == email.lower():
                 value = row["wasender_session_id"]
                 return None if value is None else str(value)
-        raise KeyError(f"no user {email} in {self.db_path}")
+        raise KeyError(f"no user {email} in {self.db_target.describe()}")
 
     def mint_token(self, user: str, account_id: str | None = None, lifetime: int = simjwt.LIFETIME_SECONDS, now: float | None = None) -> str:
         """A valid JWT for a user id or seeded email, signed with this host's JWT_SECRET; ``now`` = its iat (default: now)."""
@@ -746,11 +817,13 @@ echo "bot {self.name} stopped"
             return ""
 
     def inventory_vars(self) -> dict[str, Any]:
+        """Host vars. A PostgreSQL host has no ``wabot_db_path``: the modules find its database from the dotenv."""
+        db_vars = {"wabot_db_path": self.db_path} if self.db_engine == "sqlite" else {}
         return {
             "ansible_connection": "local",
             "ansible_python_interpreter": sys.executable,
             "wabot_bot_url": self.url,
-            "wabot_db_path": self.db_path,
+            **db_vars,
             "wabot_env_file": self.env_path,
             "wabot_service_manager": "command",
             "wabot_start_command": self.start_script,
@@ -768,6 +841,11 @@ echo "bot {self.name} stopped"
             "dir": self.dir,
             "env_file": self.env_path,
             "db_path": self.db_path,
+            "db_engine": self.db_engine,
+            "db_url": self.db_url,
+            "db_name": self.db_name,
+            "db_user": self.db_user,
+            "db_password": self.db_password,
             "log": self.log_path,
             "pid_file": self.pid_path,
             "request_log": self.request_log_path,
@@ -795,6 +873,9 @@ echo "bot {self.name} stopped"
         host.wasender_url = data["wasender_url"]
         host.users = [SeededUser(**u) for u in data["users"]]
         host.orphan_session_ids = list(data["orphan_session_ids"])
+        if data.get("db_engine") == "postgres":
+            host.db_url, host.db_name = data["db_url"], data["db_name"]
+            host.db_user, host.db_password = data["db_user"], data["db_password"]
         return host
 
 
@@ -815,7 +896,15 @@ def phone_numbers(start: int = 1) -> Iterable[str]:
 class Fleet:
     """One fake Wasender API and N simulated bots under ``workdir``; a context manager."""
 
-    def __init__(self, workdir: str | os.PathLike[str], hosts: list[HostSpec], *, wasender_config: dict[str, Any] | None = None, watch: bool = True) -> None:
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str],
+        hosts: list[HostSpec],
+        *,
+        wasender_config: dict[str, Any] | None = None,
+        watch: bool = True,
+        pg_server: PgServer | None = None,
+    ) -> None:
         names = [spec.name for spec in hosts]
         if len(set(names)) != len(names):
             raise ValueError(f"host names must be unique: {names}")
@@ -826,6 +915,11 @@ class Fleet:
         self.inventory_path = os.path.join(self.workdir, "inventory.yml")
         self.fleet_json_path = os.path.join(self.workdir, "fleet.json")
         self.started = False
+        self.watch = watch
+        # PostgreSQL hosts get their databases on pg_server; without one the fleet starts (and stops) its own.
+        self.pg_server = pg_server
+        self.owns_pg_server = False
+        self._pg_attached = False  # loaded from fleet.json: stop by pid
 
     def __enter__(self) -> Fleet:
         if not self.started:
@@ -843,6 +937,13 @@ class Fleet:
             if os.path.isdir(self.wasender.dir):
                 shutil.rmtree(self.wasender.dir)
             self.wasender.start()
+            if any(host.db_engine == "postgres" for host in self.hosts.values()):
+                if self.pg_server is None:
+                    self.pg_server = PgServer(watch=self.watch)
+                    self.owns_pg_server = True
+                self.pg_server.start()
+                for host in self.hosts.values():
+                    host.pg_server = self.pg_server
             phones, hashes = iter(phone_numbers()), dict[str, str]()
             for host in self.hosts.values():
                 host.prepare(self.wasender, phones, hashes)
@@ -864,6 +965,26 @@ class Fleet:
         for host in self.hosts.values():
             host.stop()
         self.wasender.stop()
+        self._stop_postgres()
+
+    def _stop_postgres(self) -> None:
+        """Stop the fleet's own PgServer; on a server the fleet was given, drop the hosts' databases and roles."""
+        server = self.pg_server
+        if server is None:
+            return
+        if self.owns_pg_server:
+            if self._pg_attached:
+                server.stop_attached()
+            else:
+                server.stop()
+            return
+        for host in self.hosts.values():
+            if host.db_engine == "postgres" and host.db_url:
+                try:
+                    server.drop_database(host.db_name)
+                except Exception:  # pylint: disable=broad-exception-caught  # best effort: the server may be gone
+                    pass
+                host.db_url = ""
 
     @property
     def bots(self) -> list[BotHost]:
@@ -896,6 +1017,7 @@ class Fleet:
             "inventory": self.inventory_path,
             "wasender": self.wasender.to_json(),
             "hosts": {name: host.to_json() for name, host in self.hosts.items()},
+            "postgres": None if self.pg_server is None else {**self.pg_server.to_json(), "owned": self.owns_pg_server},
         }
 
     def write_fleet_json(self) -> None:
@@ -913,6 +1035,12 @@ class Fleet:
         fleet.wasender.port = int(data["wasender"]["port"])
         fleet.wasender.config_overrides = dict(data["wasender"].get("config") or {})
         fleet.hosts = {name: BotHost.from_json(data["workdir"], item) for name, item in data["hosts"].items()}
+        if data.get("postgres"):
+            fleet.pg_server = PgServer.from_json(data["postgres"])
+            fleet.owns_pg_server = bool(data["postgres"].get("owned"))
+            fleet._pg_attached = True  # pylint: disable=protected-access
+            for host in fleet.hosts.values():
+                host.pg_server = fleet.pg_server
         fleet.started = True
         return fleet
 
@@ -1033,7 +1161,8 @@ def _print_up(fleet: Fleet) -> None:
     for host in fleet.hosts.values():
         states = ", ".join(f"{u.email}={u.state}" for u in host.users) or "no users"
         orphans = f", {len(host.orphan_session_ids)} orphan session(s)" if host.orphan_session_ids else ""
-        print(f"  {host.name:<10} {host.url:<24} groups={','.join(host.groups) or '-'}  {states}{orphans}")
+        engine = " [PostgreSQL]" if host.db_engine == "postgres" else ""
+        print(f"  {host.name:<10} {host.url:<24} groups={','.join(host.groups) or '-'}{engine}  {states}{orphans}")
     print(f"Inventory: {fleet.inventory_path}")
     print(f"State:     {fleet.fleet_json_path}")
     stale = next(((h, u) for h in fleet.hosts.values() for u in h.users if u.state == "stale"), None)
@@ -1099,6 +1228,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--preset", choices=("demo", "incident"), default="demo")
     up.add_argument("--hosts", type=int, default=3, help="number of hosts (incident preset)")
     up.add_argument("--qr-ttl", type=float, default=None, help="seconds a QR payload stays valid (Wasender fake's qr_ttl, default 45)")
+    up.add_argument("--postgres", action="append", default=[], metavar="HOST",
+                    help="make this preset host a PostgreSQL host (repeatable; the fleet starts a throwaway PostgreSQL server)")
     for name in ("down", "status"):
         sub.add_parser(name)
     scan = sub.add_parser("scan", help="scan the QR code of sessions waiting for it")
@@ -1121,7 +1252,15 @@ def main(argv: list[str] | None = None) -> int:
         if os.path.exists(os.path.join(args.dir, "fleet.json")):
             Fleet.load(args.dir).stop()
         config = None if args.qr_ttl is None else {"qr_ttl": args.qr_ttl}
-        fleet = Fleet(args.dir, preset_hosts(args.preset, args.hosts), wasender_config=config, watch=False)
+        specs = preset_hosts(args.preset, args.hosts)
+        unknown = set(args.postgres) - {spec.name for spec in specs}
+        if unknown:
+            print(f"--postgres: no such host in the preset: {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        for spec in specs:
+            if spec.name in args.postgres:
+                spec.db_engine = "postgres"
+        fleet = Fleet(args.dir, specs, wasender_config=config, watch=False)
         fleet.start()
         _print_up(fleet)
         return 0
