@@ -23,6 +23,7 @@ import typing as t
 
 from ansible_collections.wabot.wasender.plugins.module_utils import _pgdb
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DbTarget
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import Outcome, Selection, UserRow
 from ansible_collections.wabot.wasender.plugins.module_utils._undo import UndoLog
 
@@ -113,6 +114,10 @@ class PgResetter:
                 self._flush(pending)
         except psycopg.Error as exc:
             raise _pgdb.error(exc, self.target, self.lock_timeout_ms, self.outcome.count, "resetting it") from None
+        except WabotError as exc:  # the undo file could not be written: that batch rolled back
+            done = self.outcome.count
+            rows = f"{done} rows were reset before (each batch is all or nothing); run the module again to finish" if done else "nothing was changed"
+            raise WabotError(f"{exc.message}; {rows}", **{**exc.details, "count": done}) from None
         finally:
             self.outcome.seconds = time.monotonic() - started
             if self.undo is not None:
