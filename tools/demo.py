@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.sim.fleet import Fleet, preset_hosts  # noqa: E402  pylint: disable=wrong-import-position
+from tests.sim.fleet import Fleet, HostSpec, UserSpec, preset_hosts  # noqa: E402  pylint: disable=wrong-import-position
 from tests.sim.phone import QrDirPhones  # noqa: E402  pylint: disable=wrong-import-position
 
 QR_TTL = 20.0  # seconds a QR payload of the demo's Wasender stays valid (the real service: about 45)
@@ -107,20 +107,27 @@ def main() -> int:
     workdir.mkdir(parents=True)
 
     banner("1/5  Start a simulated fleet in an incident state")
-    fleet = Fleet(workdir / "fleet", preset_hosts("demo"), wasender_config={"qr_ttl": QR_TTL})
+    # bot-pg runs on PostgreSQL like upstream's production deployment (NODE_ENV=production, DATABASE_URL with TLS; a
+    # throwaway PostgreSQL 15 server of the simulator): the playbooks find its database from its .env alone.
+    hosts = preset_hosts("demo") + [
+        HostSpec(name="bot-pg", groups=["bots", "db_hosts"], db_engine="postgres", node_env="production",
+                 users=[UserSpec(email="rezeption@zahnarzt-berger.test", state="stale"), UserSpec(email="dr.berger@zahnarzt-berger.test", state="connected")])
+    ]
+    fleet = Fleet(workdir / "fleet", hosts, wasender_config={"qr_ttl": QR_TTL})
     ok = False
     try:
         fleet.start()
         for host in fleet.bots:
             states = ", ".join(f"{u.email} ({u.state})" for u in host.users)
             orphans = f" + {len(host.orphan_session_ids)} orphaned Wasender session" if host.orphan_session_ids else ""
-            print(f"  {host.name:<6} {host.url:<24} groups {','.join(host.groups):<16} {states}{orphans}")
+            engine = "PostgreSQL" if host.db_engine == "postgres" else "SQLite"
+            print(f"  {host.name:<6} {host.url:<24} {engine:<10} groups {','.join(host.groups):<16} {states}{orphans}")
         inventory = Path(fleet.inventory_path)
         group_vars = inventory.parent / "group_vars"
         group_vars.mkdir(exist_ok=True)
         (group_vars / "api_hosts.yml").write_text("---\n# Reset through the bot's API.\nreset_method: api\n", encoding="utf-8")
         (group_vars / "db_hosts.yml").write_text(
-            "---\n# Reset in the bot's SQLite database (backup first), then restart the bot.\nreset_method: db\n", encoding="utf-8"
+            "---\n# Reset in the bot's database (SQLite: backup first; PostgreSQL: undo file first), then restart the bot.\nreset_method: db\n", encoding="utf-8"
         )
         print(f"  inventory {inventory} (group_vars: api_hosts -> reset_method api, db_hosts -> reset_method db)")
 
@@ -160,10 +167,11 @@ def main() -> int:
         for png in pngs:
             print(f"  QR code PNG:   {png}")
         for host in fleet.bots:
-            backups = sorted(Path(host.db_path).parent.glob("*.bak"))
-            for backup in backups:
-                print(f"  DB backup:     {backup} (mode {oct(backup.stat().st_mode & 0o777)})")
-        ok = rc != 0 and rc_reset == 0 and rc_after == 0 and deleted > 0 and not any(orphans.values()) and len(phones.accepted) == 3
+            saved = sorted(Path(host.db_path).parent.glob("*.bak")) if host.db_path else sorted(Path(host.env_path).parent.glob("*.undo.jsonl"))
+            for backup in saved:
+                kind = "DB backup:  " if host.db_path else "undo file:  "
+                print(f"  {kind}   {backup} (mode {oct(backup.stat().st_mode & 0o777)})")
+        ok = rc != 0 and rc_reset == 0 and rc_after == 0 and deleted > 0 and not any(orphans.values()) and len(phones.accepted) == 4
     except KeyboardInterrupt:
         print("\n[demo] interrupted")
     finally:
