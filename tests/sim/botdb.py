@@ -291,6 +291,12 @@ class Db:
     def close(self) -> None:
         self.raw.close()
 
+    def __enter__(self) -> Db:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
     @property
     def closed(self) -> bool:
         return bool(getattr(self.raw, "closed", False))
