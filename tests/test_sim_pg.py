@@ -389,3 +389,20 @@ def test_fleet_with_own_server_starts_and_stops_cleanly(tmp_path: Path) -> None:
     finally:
         fleet.stop()
     assert not pid_alive(server_pid) and not os.path.exists(server_dir)
+
+
+def test_server_goes_away_when_its_process_dies(tmp_path: Path) -> None:
+    """The watchdog stops the server and removes its directory when the starting process dies without stop()."""
+    if not os.access("/usr/lib/postgresql/15/bin/initdb", os.X_OK):
+        pytest.skip("PostgreSQL 15 server not installed")
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+
+    script = "from tests.sim.pgserver import PgServer\nimport os\ns = PgServer().start()\nprint(s.pid, s.dir, flush=True)\nos._exit(0)\n"
+    repo = str(Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", script], cwd=repo, env={**os.environ, "PYTHONPATH": repo}, capture_output=True, text=True, timeout=60, check=True)
+    pid_text, directory = out.stdout.split()
+    deadline = time.monotonic() + 30
+    while (pid_alive(int(pid_text)) or os.path.exists(directory)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(int(pid_text)) and not os.path.exists(directory)
