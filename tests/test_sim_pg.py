@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -151,12 +150,16 @@ def test_pg_constraints_and_indexes(pg_schema: botdb.Db) -> None:
         "where rc.constraint_name = 'users_account_id_foreign'"
     )
     assert fk == {"table_name": "accounts", "column_name": "id", "delete_rule": "CASCADE"}
-    indexes = {r["indexname"]: r["indexdef"] for r in pg_schema.all("select indexname, indexdef from pg_indexes where schemaname = 'public' and tablename = 'users'")}
-    assert set(indexes) == {"users_pkey", "users_email_unique", "users_phone_unique", "users_calendar_feed_token_unique", "users_account_id_index", "users_role_index"}
+    rows = pg_schema.all("select indexname, indexdef from pg_indexes where schemaname = 'public' and tablename = 'users'")
+    indexes = {r["indexname"]: r["indexdef"] for r in rows}
+    uniques = {"users_email_unique", "users_phone_unique", "users_calendar_feed_token_unique"}
+    assert set(indexes) == {"users_pkey", *uniques, "users_account_id_index", "users_role_index"}
     assert indexes["users_account_id_index"].endswith("USING btree (account_id)")
     assert indexes["users_role_index"].endswith("USING btree (role)")
     assert not any("wasender_session_id" in definition for definition in indexes.values())
-    accounts_pk = pg_schema.one("select constraint_name from information_schema.table_constraints where table_name = 'accounts' and constraint_type = 'PRIMARY KEY'")
+    accounts_pk = pg_schema.one(
+        "select constraint_name from information_schema.table_constraints where table_name = 'accounts' and constraint_type = 'PRIMARY KEY'"
+    )
     assert accounts_pk == {"constraint_name": "accounts_pkey"}
     pg_schema.execute("insert into accounts (id, name) values ('a1', 'A')")
     with pytest.raises(psycopg.errors.CheckViolation):
@@ -195,8 +198,8 @@ def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[botdb.Db]
 
 def test_helpers_on_both_engines(any_db: botdb.Db) -> None:
     with any_db.transaction():
-        first, _ = botdb.insert_user(any_db, botdb.NewUser(email="b@x.test", phone="+43660111"))
-        second, _ = botdb.insert_user(any_db, botdb.NewUser(email="a@x.test", phone="+43660222"))
+        first = botdb.insert_user(any_db, botdb.NewUser(email="b@x.test", phone="+43660111"))[0]
+        second = botdb.insert_user(any_db, botdb.NewUser(email="a@x.test", phone="+43660222"))[0]
     before = botdb.list_users(any_db)
     assert [(r["email"], r["wasender_session_id"], r["wasender_session_updated_at"]) for r in before] == [("a@x.test", None, None), ("b@x.test", None, None)]
     botdb.set_session(any_db, first, 16548)
@@ -400,7 +403,8 @@ def test_server_goes_away_when_its_process_dies(tmp_path: Path) -> None:
 
     script = "from tests.sim.pgserver import PgServer\nimport os\ns = PgServer().start()\nprint(s.pid, s.dir, flush=True)\nos._exit(0)\n"
     repo = str(Path(__file__).resolve().parent.parent)
-    out = subprocess.run([sys.executable, "-c", script], cwd=repo, env={**os.environ, "PYTHONPATH": repo}, capture_output=True, text=True, timeout=60, check=True)
+    env = {**os.environ, "PYTHONPATH": repo}
+    out = subprocess.run([sys.executable, "-c", script], cwd=repo, env=env, capture_output=True, text=True, timeout=60, check=True)
     pid_text, directory = out.stdout.split()
     deadline = time.monotonic() + 30
     while (pid_alive(int(pid_text)) or os.path.exists(directory)) and time.monotonic() < deadline:

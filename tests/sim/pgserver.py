@@ -181,8 +181,8 @@ class PgServer:
              "--no-sync", "--no-instructions", "--auth-local=trust", "--auth-host=scram-sha-256"],
             cwd=self.dir, env=self._env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **self._run_as(),
         )
-        init_out, _ = initdb.communicate(timeout=120)
-        _, ssl_err = openssl.communicate(timeout=60)
+        init_out = initdb.communicate(timeout=120)[0]
+        ssl_err = openssl.communicate(timeout=60)[1]
         if initdb.returncode != 0:
             raise PgServerError(f"initdb failed ({initdb.returncode}): {init_out.decode('utf-8', 'replace')[-2000:]}")
         if openssl.returncode != 0:
