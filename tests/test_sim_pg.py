@@ -410,3 +410,24 @@ def test_server_goes_away_when_its_process_dies(tmp_path: Path) -> None:
     while (pid_alive(int(pid_text)) or os.path.exists(directory)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_alive(int(pid_text)) and not os.path.exists(directory)
+
+
+def test_bot_starts_while_postgres_is_down(fleet_factory: Any, pg_server: PgServer) -> None:
+    """backend/src/index.ts listens without touching the database: with PostgreSQL unreachable /health still answers and
+    the routes that read users fail with Express's 500; once the database is back, they work (no restart)."""
+    fleet = fleet_factory([HostSpec(name="pgdown", db_engine="postgres", users=[UserSpec(email="a@x.test", state="stale")])])
+    host = fleet.hosts["pgdown"]
+    host.stop()
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'alter role "{host.db_user}" nologin')
+    try:
+        host.start()
+        assert host.health()["status"] == "OK"
+        status, answer = call(host.url, "GET", "/api/whatsapp/user/status", host.mint_token("a@x.test"))
+        assert status == 500 and "error" in answer
+        assert "Database not reachable at start" in host.log_text()
+    finally:
+        with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+            conn.execute(f'alter role "{host.db_user}" login')
+    status, answer = call(host.url, "GET", "/api/whatsapp/user/status", host.mint_token("a@x.test"))
+    assert status == 200 and answer["data"]["sessionId"] == host.user("a@x.test").session_id

@@ -588,8 +588,18 @@ class BotApp:
     def __init__(self, config: BotConfig) -> None:
         self.config = config
         # The replica migrates its database at start (the real bot's deployment runs knex migrate:latest).
-        botdb.create_schema(config.db_target)
-        self.pool = Pool(config.db_target, config.busy_timeout_s)
+        if config.db_engine == botdb.POSTGRES:
+            # backend/src/index.ts starts listening without touching the database (knex connects on the first query),
+            # so a PostgreSQL server that is down at start does not stop the bot: /health answers, database routes fail.
+            try:
+                botdb.create_schema(config.db_target)
+                self.pool = Pool(config.db_target, config.busy_timeout_s)
+            except botdb.db_errors() as exc:
+                log(f"⚠️ Database not reachable at start ({config.db_description()}): {exc}")
+                self.pool = Pool(config.db_target, config.busy_timeout_s, minimum=0)
+        else:
+            botdb.create_schema(config.db_target)
+            self.pool = Pool(config.db_target, config.busy_timeout_s)
         self.wasender = WasenderClient(config.wasender_base_url, config.wasender_token, config.wasender_timeout_s)
         self.log = RequestLog(config.request_log)
         # (method, path, handler, needs JWT)
