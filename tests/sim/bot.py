@@ -7,7 +7,7 @@ Run from the repository root (foreground, so pm2 or a shell script can supervise
 Configuration comes from the dotenv file only (the process environment is ignored so
 tests cannot leak settings into it): ``PORT``, ``JWT_SECRET`` (fallback ``dev-secret``),
 ``WASENDER_API_BASE_URL``, ``WASENDER_API_TOKEN``, ``WASENDER_WEBHOOK_URL``, ``NODE_ENV``,
-the database keys (below), 
+the database keys (below),
 ``NEXT_SERVER_URL`` (default ``http://localhost:3000``). Simulator-only keys:
 ``SIM_LEGACY_DELETE``, ``SIM_LEGACY_DELETE_MESSAGE``, ``SIM_REQUEST_LOG``, ``SIM_PID_FILE``,
 ``SIM_WATCH_PID``, ``SIM_DB_BUSY_TIMEOUT_MS``, ``SIM_WASENDER_TIMEOUT_S``, ``SIM_TOKEN_MAX_AGE_S``.
@@ -190,7 +190,9 @@ class BotConfig:
             # development = SQLite at path.join(__dirname, 'database', 'whatsapp_bot_dev.sqlite3'), staging/production =
             # PostgreSQL. The replica keeps its own lookup because the fleet depends on it.
             # PostgreSQL mode (pg_conninfo set) follows the knexfile exactly; see postgres_conninfo.
-            db_path=None if pg_conninfo else (path_of(env.get("DB_FILE") or sqlite_path_from_url(env.get("DATABASE_URL"))) or os.path.join(base, "database", "whatsapp_bot.db")),
+            db_path=None if pg_conninfo else (
+                path_of(env.get("DB_FILE") or sqlite_path_from_url(env.get("DATABASE_URL"))) or os.path.join(base, "database", "whatsapp_bot.db")
+            ),
             legacy_delete=truthy(env.get("SIM_LEGACY_DELETE")),
             legacy_delete_message=truthy(env.get("SIM_LEGACY_DELETE_MESSAGE")),
             request_log=path_of(env.get("SIM_REQUEST_LOG")),
@@ -232,7 +234,7 @@ def postgres_conninfo(env: dict[str, str]) -> dict[str, Any] | None:
             return None
         parts = urlsplit(url)
         userinfo = parts.netloc.rpartition("@")[0]
-        user, _, password = userinfo.partition(":")
+        user, _colon, password = userinfo.partition(":")
         host = parts.hostname or ""
         return {
             "host": host,
@@ -586,8 +588,18 @@ class BotApp:
     def __init__(self, config: BotConfig) -> None:
         self.config = config
         # The replica migrates its database at start (the real bot's deployment runs knex migrate:latest).
-        botdb.create_schema(config.db_target)
-        self.pool = Pool(config.db_target, config.busy_timeout_s)
+        if config.db_engine == botdb.POSTGRES:
+            # backend/src/index.ts starts listening without touching the database (knex connects on the first query),
+            # so a PostgreSQL server that is down at start does not stop the bot: /health answers, database routes fail.
+            try:
+                botdb.create_schema(config.db_target)
+                self.pool = Pool(config.db_target, config.busy_timeout_s)
+            except botdb.db_errors() as exc:
+                log(f"⚠️ Database not reachable at start ({config.db_description()}): {exc}")
+                self.pool = Pool(config.db_target, config.busy_timeout_s, minimum=0)
+        else:
+            botdb.create_schema(config.db_target)
+            self.pool = Pool(config.db_target, config.busy_timeout_s)
         self.wasender = WasenderClient(config.wasender_base_url, config.wasender_token, config.wasender_timeout_s)
         self.log = RequestLog(config.request_log)
         # (method, path, handler, needs JWT)

@@ -150,7 +150,7 @@ MIGRATIONS_PG: list[tuple[str, list[str]]] = [
         ['alter table "accounts" add column "timezone" varchar(50) not null default \'Europe/Vienna\''],
     ),
 ]
-assert [name for name, _ in MIGRATIONS_PG] == [name for name, _ in MIGRATIONS]
+assert [item[0] for item in MIGRATIONS_PG] == [item[0] for item in MIGRATIONS]
 
 KNEX_TABLES_PG = [
     'create table "knex_migrations" ("id" serial primary key, "name" varchar(255), "batch" integer, "migration_time" timestamptz)',
@@ -216,7 +216,8 @@ class DbTarget:
         if self.engine == SQLITE:
             return str(self.path)
         info = self.conninfo
-        return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')} sslmode={info.get('sslmode', 'prefer')}"
+        where = f"{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+        return f"postgresql://{info.get('user', '')}@{where} sslmode={info.get('sslmode', 'prefer')}"
 
 
 class Db:
@@ -290,6 +291,12 @@ class Db:
 
     def close(self) -> None:
         self.raw.close()
+
+    def __enter__(self) -> Db:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
 
     @property
     def closed(self) -> bool:

@@ -65,6 +65,8 @@ if pid > 0:
         os.kill(pid, signal.SIGINT)
         for _ in range(500):
             os.kill(pid, 0)
+            if open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                break
             time.sleep(0.02)
         os.killpg(pid, signal.SIGKILL)
     except OSError:
@@ -82,6 +84,16 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    """Running and not a zombie (a postmaster we started and that exited stays a zombie until reaped)."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 def quote_ident(name: str) -> str:
@@ -169,8 +181,8 @@ class PgServer:
              "--no-sync", "--no-instructions", "--auth-local=trust", "--auth-host=scram-sha-256"],
             cwd=self.dir, env=self._env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **self._run_as(),
         )
-        init_out, _ = initdb.communicate(timeout=120)
-        _, ssl_err = openssl.communicate(timeout=60)
+        init_out = initdb.communicate(timeout=120)[0]
+        ssl_err = openssl.communicate(timeout=60)[1]
         if initdb.returncode != 0:
             raise PgServerError(f"initdb failed ({initdb.returncode}): {init_out.decode('utf-8', 'replace')[-2000:]}")
         if openssl.returncode != 0:
@@ -339,14 +351,21 @@ class PgServer:
         server._owners = dict(data.get("owners") or {})  # pylint: disable=protected-access
         return server
 
+    def _is_our_postmaster(self, pid: int) -> bool:
+        """The pid still runs this server (not a reused pid): its command line names our data directory."""
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                return self.data_dir.encode() in handle.read().split(b"\0")
+        except OSError:
+            return False
+
     def stop_attached(self) -> None:
         """``stop()`` for a server started by another process: SIGINT by pid, SIGKILL the group, remove the dir."""
-        if self.pid > 0:
+        if self.pid > 0 and self._is_our_postmaster(self.pid):
             try:
                 os.kill(self.pid, signal.SIGINT)
                 deadline = time.monotonic() + STOP_TIMEOUT_S
-                while time.monotonic() < deadline:
-                    os.kill(self.pid, 0)
+                while time.monotonic() < deadline and _alive(self.pid):
                     time.sleep(0.02)
                 os.killpg(self.pid, signal.SIGKILL)
             except OSError:
