@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import typing as t
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 
@@ -88,11 +88,24 @@ class DbTarget:
         return {"engine": self.engine, "database": self.label, "origin": self.origin}
 
 
-def parse_database_url(url: str, what: str = "DATABASE_URL") -> dict[str, t.Any]:
-    """libpq keywords from a ``postgres://user:password@host:port/dbname`` URL (percent-decoded user and password).
+# WHATWG URL percent-encode sets (what Node's `new URL()` encodes in userinfo and in the path when it parses).
+_USERINFO_SET = frozenset(' "#<>?`{}/:;=@[\\]^|')
+_PATH_SET = frozenset(' "#<>?`{}')
 
-    Node's ``new URL()`` keeps userinfo percent-encoded, so a bot whose password holds reserved characters cannot
-    connect with an undecoded one either; decoding here is what libpq does with the same URL.
+
+def _as_node(text: str, encode: frozenset[str]) -> str:
+    """``text`` as Node's URL parser leaves it: the characters of ``encode``, controls and non-ASCII percent-encoded."""
+    return "".join(ch if 0x20 < ord(ch) < 0x7F and ch not in encode else quote(ch, safe="") for ch in text)
+
+
+def parse_database_url(url: str, what: str = "DATABASE_URL", decode: bool = True) -> dict[str, t.Any]:
+    """libpq keywords from a ``postgres://user:password@host:port/dbname`` URL.
+
+    ``decode`` percent-decodes user, password and database name and reads ``?sslmode=`` as libpq does (the
+    ``db_url`` option). The bot's knexfile does neither with ``DATABASE_URL``: it passes Node's ``new URL()``
+    ``username``, ``password`` and ``pathname.substring(1)`` as they are (still percent-encoded) and ignores the
+    query (backend/knexfile.js, production); ``decode=False`` reads the dotenv value the same way, so the modules
+    log in exactly as the bot does.
     """
     try:
         parts = urlsplit(url.strip())
@@ -103,14 +116,18 @@ def parse_database_url(url: str, what: str = "DATABASE_URL") -> dict[str, t.Any]
         raise WabotError(f"{what} must be a postgresql:// or postgres:// URL, got scheme {parts.scheme or '(none)'!r}")
     if not parts.hostname:
         raise WabotError(f"{what} names no host: expected postgresql://user:password@host:5432/database")
+    def userinfo(value: str) -> str:
+        return unquote(value) if decode else _as_node(value, _USERINFO_SET)
+
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
     info: dict[str, t.Any] = {
         "host": parts.hostname,
         "port": port or DEFAULT_PG_PORT,
-        "dbname": unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path),
-        "user": unquote(parts.username) if parts.username else None,
-        "password": unquote(parts.password) if parts.password else None,
+        "dbname": unquote(path) if decode else _as_node(path, _PATH_SET),
+        "user": userinfo(parts.username) if parts.username else None,
+        "password": userinfo(parts.password) if parts.password else None,
     }
-    for item in parts.query.split("&") if parts.query else []:
+    for item in parts.query.split("&") if parts.query and decode else []:
         key, _, value = item.partition("=")
         if key == "sslmode" and value:
             info["sslmode"] = unquote(value)
@@ -155,8 +172,8 @@ def from_bot_env(env: t.Mapping[str, str], env_file: str) -> DbTarget:
         return DbTarget("postgresql", f"{where}: DB_* keys, no TLS", conninfo=_from_db_keys(env, False, where))
     if node_env == "production":
         if env.get("DATABASE_URL"):
-            info = parse_database_url(env["DATABASE_URL"])
-            info["sslmode"] = "require"  # ssl: { rejectUnauthorized: false } - whatever the URL says
+            info = parse_database_url(env["DATABASE_URL"], decode=False)
+            info["sslmode"] = "require"  # ssl: { rejectUnauthorized: false }; the URL's query is ignored, as by the bot
             return DbTarget("postgresql", f"{where}: DATABASE_URL, TLS without certificate verification", conninfo=info)
         tls = env.get("DB_SSL") == "true"
         return DbTarget("postgresql", f"{where}: DB_* keys, {'TLS' if tls else 'no TLS'} (DB_SSL)", conninfo=_from_db_keys(env, tls, where))

@@ -9,40 +9,27 @@ import re
 
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 
-_LINE = re.compile(r"^\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(?P<value>.*?)\s*$")
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
-
-
-def _unquote_double(value: str) -> str:
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), "\\" + m.group(1)), value)
-
-
-def _parse_value(raw: str) -> str:
-    if raw[:1] in ('"', "'", "`"):
-        quote = raw[0]
-        end = raw.find(quote, 1)
-        while quote == '"' and end > 0 and raw[end - 1] == "\\":
-            end = raw.find(quote, end + 1)
-        if end > 0:
-            inner = raw[1:end]
-            return _unquote_double(inner) if quote == '"' else inner
-    # Unquoted: an inline comment starts at " #".
-    comment = re.search(r"\s#", raw)
-    if comment:
-        raw = raw[: comment.start()]
-    return raw.strip()
+# The bot loads backend/.env with dotenv 16 (`require('dotenv').config()`); this is its parser, rule for rule
+# (motdotla/dotenv lib/main.js, `LINE` and `parse`), so every value reads exactly as the bot reads it: an unquoted
+# value ends at the first `#` (`A=abc#123` is `abc`), `KEY: value` is accepted, quoted values may span lines, and
+# only double-quoted values expand `\n` and `\r` (no other escape is undone).
+_LINE = re.compile(
+    r"^\s*(?:export\s+)?([A-Za-z0-9_.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*\"(?:\\\"|[^\"])*\"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?$",
+    re.MULTILINE,
+)
+_QUOTED = re.compile(r"^(['\"`])([\s\S]*)\1$", re.MULTILINE)
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
-    """Parse dotenv text: ``KEY=value``, ``export KEY=value``, quotes, comments, blank lines."""
+    """Parse dotenv text the way the bot's dotenv 16 does (see ``_LINE``); a later key wins."""
     values: dict[str, str] = {}
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        match = _LINE.match(line)
-        if match:
-            values[match.group("key")] = _parse_value(match.group("value"))
+    for match in _LINE.finditer(re.sub(r"\r\n?", "\n", text)):
+        value = (match.group(2) or "").strip()
+        quote = value[:1]
+        value = _QUOTED.sub(r"\2", value)
+        if quote == '"':
+            value = value.replace("\\n", "\n").replace("\\r", "\r")
+        values[match.group(1)] = value
     return values
 
 

@@ -63,6 +63,12 @@ def plan(conn: t.Any, selection: Selection, report_limit: int, page_size: int) -
     return outcome
 
 
+def now_ms_precision() -> datetime.datetime:
+    """The current time as the bot writes it (``new Date()``: millisecond precision) into a timestamptz column."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 def undo_row(row: UserRow) -> dict[str, t.Any]:
     return {
         "id": str(row.user_id),
@@ -127,7 +133,7 @@ class PgResetter:
     def _flush(self, pending: list[UserRow]) -> None:
         if self.outcome.batches and self.batch_pause > 0:
             time.sleep(self.batch_pause)
-        value = datetime.datetime.now(datetime.timezone.utc) if self.updated_at == "now" else None
+        value = now_ms_precision() if self.updated_at == "now" else None
         by_id = {str(row.user_id): row for row in pending}
         begun = time.monotonic()
         with self.conn.transaction():

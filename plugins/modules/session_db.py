@@ -91,7 +91,8 @@ options:
     description:
       - What to write into C(wasender_session_updated_at) of each reset user.
       - V(null) clears it, as the reset guide does.
-      - V(now) writes the current time in epoch milliseconds, as the bot itself does when it changes a session.
+      - V(now) writes the current time as the bot itself does when it changes a session - epoch milliseconds on SQLite, a
+        C(timestamptz) of millisecond precision on PostgreSQL.
       - Quote the value in YAML (V('null')); an unquoted C(null) also selects the default.
     type: str
     choices: ['null', 'now']

@@ -43,7 +43,7 @@ def test_health_and_reset_on_postgresql_hosts(fleet_factory, tmp_path):
 
     with QrDirPhones(fleet.wasender, reports / "qr") as phone:
         reset = run_playbook("wabot.wasender.reset", fleet.inventory_path,
-                             {"reports_dir": str(reports), "verify_timeout": 30, "verify_delay": 0.5}, timeout=240)
+                             {"reports_dir": str(reports), "verify_timeout": 90, "verify_delay": 0.5}, timeout=300)
     assert reset.rc == 0, reset.explain()
     sessions = {str(s["id"]): s for s in fleet.wasender.sessions()}
     for (host, email), old in stale.items():

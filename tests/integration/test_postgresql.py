@@ -124,10 +124,15 @@ def test_detect_and_reset_from_the_dotenv_alone(tmp_path: Path, fleet_factory: t
         for row in before[host.name]:
             if row["id"] in stale[host.name]:
                 assert after[row["id"]]["wasender_session_id"] is None
-                assert isinstance(after[row["id"]]["wasender_session_updated_at"], datetime.datetime)  # updated_at=now, as the bot writes
+                stamp = after[row["id"]]["wasender_session_updated_at"]  # updated_at=now, as the bot writes it (new Date())
+                assert isinstance(stamp, datetime.datetime) and stamp.microsecond % 1000 == 0
             else:
                 assert after[row["id"]] == row
         assert again["changed"] is False and again["count"] == 0 and again["backup_path"] is None
+        entry = reset["reset"][0]
+        assert reset["diff"]["before"] == f"{entry['email']} ({entry['user_id']}): {entry['previous_session_id']}\n"
+        assert reset["diff"]["after"] == f"{entry['email']} ({entry['user_id']}): null\n"
+        assert reset["diff"]["before_header"].startswith("postgresql://") and host.db_password not in reset["diff"]["before_header"]
         # the undo file: 0600, exactly the changed row as it was
         undo = Path(reset["backup_path"])
         assert undo.parent == undo_dir / host.name and stat.S_IMODE(undo.stat().st_mode) == 0o600
@@ -284,3 +289,51 @@ def test_missing_driver_is_named(tmp_path: Path, fleet_factory: t.Callable[..., 
     assert "psycopg" in result["msg"] and "/usr/bin/python3.11 -m pip install 'psycopg[binary]'" in result["msg"]
     for secret in secrets_of(fleet.hosts["pg-url"]):
         assert secret not in run.output
+
+
+def test_scope_users_and_bad_input_on_postgresql(tmp_path: Path, fleet_factory: t.Callable[..., Fleet]) -> None:
+    fleet = pg_fleet(fleet_factory)
+    host = fleet.hosts["pg-keys"]
+    ok = next(u for u in host.users if u.state == "connected")
+    playbook = """
+- name: Named users, a wrong password
+  hosts: pg-keys
+  gather_facts: false
+  tasks:
+    - name: Unknown user
+      wabot.wasender.session_db:
+        bot_env_file: "{{ wabot_env_file }}"
+        scope: users
+        users: ["{{ ok_email | upper }}", nobody@nowhere.test]
+        backup_dir: "{{ undo_dir }}"
+      register: unknown
+      ignore_errors: true
+
+    - name: One user by email, any case
+      wabot.wasender.session_db:
+        bot_env_file: "{{ wabot_env_file }}"
+        scope: users
+        users: ["{{ ok_email | upper }}"]
+        backup_dir: "{{ undo_dir }}"
+      register: named
+
+    - name: A wrong password
+      wabot.wasender.session_info:
+        db_url: "{{ bad_url }}"
+        db_sslmode: require
+      register: badpw
+      ignore_errors: true
+"""
+    bad_url = f"postgresql://{host.db_user}:wrong-{host.db_password}@{fleet.pg_server.host}:{fleet.pg_server.port}/{host.db_name}"
+    before = rows(host)
+    run = run_playbook(tmp_path, playbook, ["unknown", "named", "badpw"], fleet.inventory_path,
+                       extra_vars={"ok_email": ok.email, "undo_dir": str(tmp_path / "undo"), "bad_url": bad_url})
+    unknown, named, badpw = (run.result(task, "pg-keys") for task in ("unknown", "named", "badpw"))
+    assert unknown["failed"] is True and "nobody@nowhere.test" in unknown["msg"] and unknown["changed"] is False
+    assert named["changed"] is True and [e["user_id"] for e in named["reset"]] == [ok.id]
+    after = {row["id"]: row for row in rows(host)}
+    assert after[ok.id]["wasender_session_id"] is None
+    assert all(after[row["id"]] == row for row in before if row["id"] != ok.id)
+    assert badpw["failed"] is True and "cannot connect to the bot's PostgreSQL database" in badpw["msg"]
+    assert f"postgresql://{host.db_user}@" in badpw["msg"]
+    assert host.db_password not in run.output and host.db_password not in json.dumps(run.results)

@@ -99,24 +99,23 @@ def map_status(wasender_status: Any) -> str:
 # Configuration
 # --------------------------------------------------------------------------------------
 
-_DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
+# The bot loads backend/.env with dotenv 16 (backend/src/index.ts: `dotenv.config()`); its parser (motdotla/dotenv
+# lib/main.js, `LINE` and `parse`): an unquoted value ends at the first `#`, `KEY: value` counts, quoted values may span
+# lines, only double-quoted values expand \n and \r.
+_DOTENV_LINE = re.compile(
+    r"^\s*(?:export\s+)?([A-Za-z0-9_.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*\"(?:\\\"|[^\"])*\"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?$",
+    re.MULTILINE,
+)
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
     values: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip() or line.strip().startswith("#"):
-            continue
-        match = _DOTENV_LINE.match(line)
-        if not match:
-            continue
-        key, raw = match.groups()
-        if raw[:1] in ('"', "'") and raw.find(raw[0], 1) > 0:
-            value = raw[1 : raw.find(raw[0], 1)]
-            if raw[0] == '"':
-                value = value.replace("\\n", "\n")
-        else:
-            value = re.split(r"\s#", raw, maxsplit=1)[0].strip()
+    for match in _DOTENV_LINE.finditer(re.sub(r"\r\n?", "\n", text)):
+        key, value = match.group(1), (match.group(2) or "").strip()
+        quoted = value[:1]
+        value = re.sub(r"^(['\"`])([\s\S]*)\1$", r"\2", value, flags=re.MULTILINE)
+        if quoted == '"':
+            value = value.replace("\\n", "\n").replace("\\r", "\r")
         values[key] = value
     return values
 
