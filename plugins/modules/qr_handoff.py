@@ -173,8 +173,8 @@ users:
     status:
       description:
         - V(ready) (scanned and linked), V(waiting_for_scan), V(no_session) (the user has no session id, whatever
-          status the bot answers: bots older than upstream's 2025-10-20 fix report the account's only session for such a
-          user, even V(ready)),
+          status the bot answers, since bots older than upstream's 2025-10-20 fix report the account's only session for
+          such a user, even V(ready)),
           V(unknown) (the bot cannot read the session at Wasender) or V(error) (the status could not be read; see
           C(error)).
       type: str
