@@ -13,7 +13,13 @@ options:
   wasender_api_url:
     description:
       - Base URL of the Wasender API, for example V(https://www.wasenderapi.com/api).
-      - Defaults to C(WASENDER_API_BASE_URL) from O(bot_env_file).
+      - The service root (V(https://www.wasenderapi.com)) is accepted too. A URL whose path does not end in C(/api)
+        gets C(/api) appended once, so both forms reach C(<root>/api/whatsapp-sessions) and neither produces C(/api/api).
+      - Defaults to C(WASENDER_API_BASE_URL) from O(bot_env_file) B(plus) C(/api). The bot's value is the service root
+        (V(https://wasenderapi.com) in upstream's deployment docs) and the bot appends C(/api/whatsapp-sessions) to it
+        itself, so the modules reach exactly the URLs the bot reaches. That value is taken as the root even when it
+        already ends in C(/api); then the modules request C(/api/api/...) and fail as the bot does, with a 404 naming the URL
+        (fix the bot's C(.env) rather than this option).
     type: str
   wasender_api_token:
     description:

@@ -172,7 +172,9 @@ users:
       sample: "16549"
     status:
       description:
-        - V(ready) (scanned and linked), V(waiting_for_scan), V(no_session) (the user has no session id),
+        - V(ready) (scanned and linked), V(waiting_for_scan), V(no_session) (the user has no session id, whatever
+          status the bot answers, since bots older than upstream's 2025-10-20 fix report the account's only session for
+          such a user, even V(ready)),
           V(unknown) (the bot cannot read the session at Wasender) or V(error) (the status could not be read; see
           C(error)).
       type: str
@@ -257,11 +259,18 @@ USER_OPTIONS = {
 
 
 def status_word(session_id: str | None, bot_status: str) -> str:
-    """The hand-off status of a user from the bot's answer."""
-    if bot_status in READY_STATUSES:
-        return "ready"
+    """The hand-off status of a user from the bot's answer.
+
+    "No session" is decided first: for a user with no stored id, upstream bots before 9cfd7f8 (2025-10-20) answer
+    GET /api/whatsapp/user/status with the account-wide fallback (exploreforce/leylaAI backend/src/routes/whatsapp.ts:67-73
+    at 7e963dc calls WasenderApiClient.getStatus(): WASENDER_SESSION_ID's session, else the account's only session,
+    else GET /api/status; wasenderApiClient.ts:103-149 there) and ``sessionId: null``. That status (``ready`` too) is
+    another session's, never this user's.
+    """
     if session_id is None:
         return "no_session"
+    if bot_status in READY_STATUSES:
+        return "ready"
     if bot_status == "unknown":
         return "unknown"
     return "waiting_for_scan"

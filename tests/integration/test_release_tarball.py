@@ -65,6 +65,26 @@ OPERATOR_FILES = {
     "site-backup.tar.gz": "",
     "changelogs/.plugin-cache.yaml": "{}\n",
     ".github/workflows/ci.yml": "on: push\n",
+    # The same below the top level (build_ignore patterns are fnmatch'ed against the relative path: "reports"
+    # alone matches only ./reports): ansible-playbook run from playbooks/ writes its reports and QR codes there,
+    # inventories and secrets kept next to the playbooks or a role, the session module's qr_path anywhere.
+    "playbooks/reports/health.json": "{}\n",
+    "playbooks/reports/qr/prod-bot-1/dr@example.com.png": "png",
+    "playbooks/wabot-qr.png": "png",
+    "wabot-qr.png": "png",
+    "playbooks/inventory.yml": "all:\n  hosts:\n    prod-bot-1:\n      wabot_wasender_api_token: real-token\n",
+    "playbooks/inventory-prod.ini": "prod-bot-1\n",
+    "playbooks/hosts": "prod-bot-1\n",
+    "playbooks/group_vars/all.yml": "wabot_jwt_secret: real-secret\n",
+    "playbooks/host_vars/prod-bot-1.yml": "wabot_db_path: /opt/bot/db.sqlite\n",
+    "playbooks/.ansible/tmp/x": "",
+    "playbooks/collections/ansible_collections/.keep": "",
+    "playbooks/artifacts/job/stdout": "",
+    "playbooks/reset.retry": "prod-bot-1\n",
+    "playbooks/.vault_pass": "vault-password\n",
+    "playbooks/.env": "WASENDER_API_TOKEN=real-token\n",
+    "roles/bot_service/.env.production": "JWT_SECRET=real-secret\n",
+    "playbooks/id_ed25519": "key\n",
 }
 # Files of the checkout that only serve development and CI, not an installed collection.
 DEV_ONLY_PREFIXES = (".ci/", "tools/", ".git")
@@ -117,7 +137,10 @@ def test_the_tarball_holds_the_collection_and_no_operator_or_build_file(release)
     assert not leaked, f"operator or build files in {TARBALL}: {leaked}"
     for name in members:
         assert not any(part in {".ansible", "__pycache__", ".pytest_cache", ".venv"} for part in name.split("/")), name
-        assert not name.endswith((".tar.gz", ".retry", ".pyc", ".log", ".db")), name
+        assert not name.endswith((".tar.gz", ".retry", ".pyc", ".log", ".db", ".png")), name
+    # Nested operator files: the reports directory the playbooks write when run from playbooks/, and QR codes.
+    for name in ("playbooks/reports", "playbooks/reports/qr/prod-bot-1/dr@example.com.png", "playbooks/wabot-qr.png", "playbooks/inventory.yml"):
+        assert name not in members, name
 
     expected = {name for name in release["files"] if not name.startswith(DEV_ONLY_PREFIXES) and name not in REPLACED}
     missing = sorted(expected - set(members))

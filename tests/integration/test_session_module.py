@@ -5,8 +5,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import threading
+import time
 from pathlib import Path
+from urllib import error as urlerror
+from urllib import request as urlrequest
 
 import pytest
 
@@ -816,6 +821,52 @@ def test_bot_and_wasender_5xx_429_are_retried_or_fail_clearly_with_nothing_chang
     ] or sorted(mutating_api_calls(fleet))
 
 
+TOKEN_LIFETIME = 2  # seconds: the bot replica's stand-in for the JWT's exp in the token-lifetime test
+
+
+def log_time(entry: dict) -> float:
+    """Epoch seconds of a simulator request-log entry (``ts``, UTC with milliseconds)."""
+    return dt.datetime.strptime(entry["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def bot_status_code(url: str, token: str) -> int:
+    request = urlrequest.Request(f"{url}/api/whatsapp/user/status", headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urlrequest.urlopen(request, timeout=10) as response:
+            return response.status
+    except urlerror.HTTPError as exc:
+        return exc.code
+
+
+class ScanAfterPolling:
+    """Plays the user's phone: scans ``user``'s session once the bot's request log shows status polls by that user
+    spanning more than ``span`` seconds (entries after the first ``skip`` ones). ``scanned_at``: epoch seconds, or None."""
+
+    def __init__(self, fleet, host, user, span: float, skip: int = 0, timeout: float = 60.0) -> None:
+        self.fleet, self.host, self.user, self.span, self.skip, self.timeout = fleet, host, user, span, skip, timeout
+        self.scanned_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            polls = [e for e in self.host.requests()[self.skip:] if e["user"] == self.user.id and e["path"] == "/api/whatsapp/user/status"]
+            if polls and log_time(polls[-1]) - log_time(polls[0]) > self.span:
+                self.fleet.wasender.scan(self.user.session_id)
+                self.scanned_at = time.time()
+                return
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> "ScanAfterPolling":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 FIDELITY = """
 - hosts: bots
   gather_facts: false
@@ -853,14 +904,22 @@ def test_missing_user_wrong_account_expired_session_and_a_wait_longer_than_the_t
     other = fleet.wasender.create_account(name="someone else's account")
     fleet.wasender.create_session(other["token"], "user-0f0f0f0f-0000-4000-8000-000000000000", "+4915166666666", status="connected")
     fleet.wasender.set_status(ok_user.session_id, "expired")  # the bot maps expired to unknown (contract section 3)
-    host.set_token_max_age(2)  # the bot rejects tokens older than 2 s: stands in for a wait that outlasts exp
-    fleet.wasender.scan(scan_user.session_id, delay=5.0)
+    host.set_token_max_age(TOKEN_LIFETIME)  # the bot rejects tokens older than 2 s: stands in for a wait that outlasts exp
     sessions_before = {s["id"] for s in fleet.wasender.sessions()}
     missing_id = "6b1f0000-0000-4000-8000-00000000dead"
     extra = {"missing_id": missing_id, "stale_id": stale.id, "ok_id": ok_user.id, "scan_id": scan_user.id, "other_token": other["token"]}
 
     for check in (True, False):  # check mode refuses the same way (and waits for nothing)
-        run = run_playbook(tmp_path, FIDELITY, fleet.inventory_path, extra_vars=extra, check=check)
+        logged_before = len(host.requests())
+        if check:
+            run = run_playbook(tmp_path, FIDELITY, fleet.inventory_path, extra_vars=extra, check=check)
+        else:
+            # The phone scans only once the module has polled for longer than a token lives (not at a fixed time
+            # that a slow ansible-playbook start could swallow), so the wait really outlasts the first token.
+            old_token = simjwt.mint(scan_user.id, scan_user.account_id, host.jwt_secret)
+            with ScanAfterPolling(fleet, host, scan_user, span=2 * TOKEN_LIFETIME, skip=logged_before) as phone:
+                run = run_playbook(tmp_path, FIDELITY, fleet.inventory_path, extra_vars=extra, check=check)
+            assert phone.scanned_at is not None, run.explain()
         assert run.rc == 0, run.explain()
         # A user the bot does not have: refused before ensure, which would create a paid orphan stored nowhere.
         missing = run.result("missing user", "bot1")
@@ -881,8 +940,19 @@ def test_missing_user_wrong_account_expired_session_and_a_wait_longer_than_the_t
     assert (expired["changed"], expired["replaced"], expired["stale_confirmed"]) == (True, True, True), expired
     assert "expired" in expired["reason"] and host.stored_session_id(ok_user.email) == expired["session_id"] != ok_user.session_id
 
-    # The scan comes after 5 s, tokens die after 2 s: every request carries a fresh token, so the wait succeeds.
+    # Tokens die after 2 s; the module polled for more than twice that before the scan: every request carried a fresh
+    # token (a reused one is refused with 401 after 2 s, as the first token is at the end), so the wait succeeds.
     waited = run.result("wait longer than a token lives", "bot1")
     assert (waited.get("failed"), waited["status"], waited["session_id"]) == (None, "ready", scan_user.session_id), run.explain()
     rejected = [e for e in host.requests() if e.get("status") == 401]
     assert rejected == [], rejected
+    calls = [e for e in host.requests()[logged_before:] if e["user"] == scan_user.id]  # status, ensure (connect), polls
+    assert calls and all(e["status"] == 200 for e in calls), calls
+    polls = [e for e in calls if e["path"] == "/api/whatsapp/user/status"]
+    start = log_time(calls[0])
+    late = [e for e in polls if log_time(e) - start > TOKEN_LIFETIME]
+    assert log_time(polls[-1]) - start > 2 * TOKEN_LIFETIME, polls  # the wait really outlasted the token lifetime ...
+    assert len(late) >= 3, polls  # ... polling on past it, every late poll answered (no 401: checked above)
+    assert log_time(polls[-1]) >= phone.scanned_at - 0.05  # and the poll that saw "ready" came after the scan
+    # Control: the stand-in for exp is live - a token minted before the wait is refused now.
+    assert bot_status_code(host.url, old_token) == 401

@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import socket
+from types import SimpleNamespace
 
 import pytest
 
 from tests.unit.scripted_http import Answer, ScriptedServer
 
-from ansible_collections.wabot.wasender.plugins.module_utils import _bot
+from ansible_collections.wabot.wasender.plugins.module_utils import _bot, _jwt
 from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotAuth, BotClient, resolve_auth
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from tests.sim import jwt as simjwt
@@ -238,6 +239,30 @@ def test_minting_from_jwt_secret_and_from_the_env_file():
     assert (auth.mode, auth.source) == (_bot.AUTH_BOT_ENV, "/srv/.env")
     assert simjwt.verify(auth.token, "env-secret")["userId"] == "u-3"
     assert client.auth is auth
+
+
+def test_minted_tokens_are_signed_anew_for_every_request_never_reused_past_their_lifetime(server, sleeps, monkeypatch):
+    # A wait for a QR scan can outlast any token: each request must carry a token minted for it, not the first one.
+    clock = {"now": 1_800_000_000.0}
+    monkeypatch.setattr(_jwt, "time", SimpleNamespace(time=lambda: clock["now"]))
+    client = client_for(server.url, sleeps)
+    seen_tokens: list[str] = []
+    auth = resolve_auth({"user_id": "u-4", "jwt_secret": "opt-secret"}, {}, client, lifetime=60)
+    auth.on_token = seen_tokens.append
+    server.on("GET", STATUS, Answer(200, status_body("42", status="qr")))
+    moments = [clock["now"] + offset for offset in (0, 59, 61, 300, 3600)]  # past the 60 s lifetime, three times over
+    for moment in moments:
+        clock["now"] = moment
+        assert client.status().status == "qr"
+    sent = [seen.headers["authorization"].removeprefix("Bearer ") for seen in server.requests("GET", STATUS)]
+    assert len(sent) == len(moments)
+    for token, moment in zip(sent, moments):
+        claims = simjwt.verify(token, "opt-secret", now=moment)  # raises "jwt expired" for a token reused past exp
+        assert (claims["userId"], claims["iat"], claims["exp"]) == ("u-4", int(moment), int(moment) + 60)
+    assert seen_tokens == sent and auth.token == sent[-1]  # every new token is reported (the module hides it in logs)
+    # Tokens given as they are (api_token) cannot be renewed: current() is the token given, however old.
+    given = BotAuth(mode=_bot.AUTH_API_TOKEN, token=TOKEN)
+    assert (given.current(), given.current()) == (TOKEN, TOKEN)
 
 
 def test_minting_without_a_secret_names_the_fix():
