@@ -127,7 +127,9 @@ def main() -> int:
         group_vars.mkdir(exist_ok=True)
         (group_vars / "api_hosts.yml").write_text("---\n# Reset through the bot's API.\nreset_method: api\n", encoding="utf-8")
         (group_vars / "db_hosts.yml").write_text(
-            "---\n# Reset in the bot's database (SQLite: backup first; PostgreSQL: undo file first), then restart the bot.\nreset_method: db\n", encoding="utf-8"
+            "---\n# Reset in the bot's database (SQLite: backup first; PostgreSQL: undo file first), then restart the bot.\n"
+            "reset_method: db\n",
+            encoding="utf-8",
         )
         print(f"  inventory {inventory} (group_vars: api_hosts -> reset_method api, db_hosts -> reset_method db)")
 

@@ -116,6 +116,7 @@ def parse_database_url(url: str, what: str = "DATABASE_URL", decode: bool = True
         raise WabotError(f"{what} must be a postgresql:// or postgres:// URL, got scheme {parts.scheme or '(none)'!r}")
     if not parts.hostname:
         raise WabotError(f"{what} names no host: expected postgresql://user:password@host:5432/database")
+
     def userinfo(value: str) -> str:
         return unquote(value) if decode else _as_node(value, _USERINFO_SET)
 
@@ -128,7 +129,7 @@ def parse_database_url(url: str, what: str = "DATABASE_URL", decode: bool = True
         "password": userinfo(parts.password) if parts.password else None,
     }
     for item in parts.query.split("&") if parts.query and decode else []:
-        key, _, value = item.partition("=")
+        key, _sep, value = item.partition("=")
         if key == "sslmode" and value:
             info["sslmode"] = unquote(value)
     return info

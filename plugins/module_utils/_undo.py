@@ -59,7 +59,8 @@ class UndoLog:
 
     def _write(self, objects: t.Iterable[t.Mapping[str, t.Any]]) -> None:
         data = "".join(json.dumps(obj, sort_keys=True, default=str) + "\n" for obj in objects).encode("utf-8")
-        assert self._fd is not None
+        if self._fd is None:
+            raise WabotError(f"the undo file {self.path} is not open")
         try:
             view = memoryview(data)
             while view:

@@ -330,10 +330,15 @@ path:
   type: str
   sample: /opt/whatsapp-bot/backend/database/whatsapp_bot.db
 database:
-  description: The database used - C(engine) (V(sqlite) or V(postgresql)), C(database) (file, or URL without password) and C(origin) (which option or dotenv keys named it).
+  description:
+    - The database used - C(engine) (V(sqlite) or V(postgresql)), C(database) (file, or URL without password) and C(origin)
+      (which option or dotenv keys named it).
   returned: always
   type: dict
-  sample: {engine: postgresql, database: "postgresql://bot@db.example.com:5432/whatsapp_bot", origin: "bot_env_file /opt/whatsapp-bot/backend/.env (NODE_ENV=production): DATABASE_URL, TLS without certificate verification"}
+  sample:
+    engine: postgresql
+    database: postgresql://bot@db.example.com:5432/whatsapp_bot
+    origin: "bot_env_file /opt/whatsapp-bot/backend/.env (NODE_ENV=production): DATABASE_URL, TLS without certificate verification"
 restored_from:
   description: The backup the session columns were restored from (O(restore_from) only).
   returned: when restore_from is set

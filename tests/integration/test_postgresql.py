@@ -60,7 +60,7 @@ def botdb_env(host: t.Any) -> dict[str, str]:
     values = {}
     for line in Path(host.env_path).read_text(encoding="utf-8").splitlines():
         if "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
+            key, _sep, value = line.partition("=")
             values[key.strip()] = value.strip().strip("\"'")
     return values
 
