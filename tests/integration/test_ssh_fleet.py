@@ -199,7 +199,8 @@ def test_health_names_an_unreachable_host(ssh_fleet, tmp_path):
     fleet.stop_sshd("bot-b")
     reports = tmp_path / "reports"
     run = play(fleet, "wabot.wasender.health", reports)
-    assert run.rc != 0, run.explain()
+    assert run.rc == 2, run.explain()
+    assert run.failed_hosts() == {"bot-b"}, run.explain()
     hosts = by_host(read_json(reports / "health.json"))
     assert {n: h["status"] for n, h in hosts.items()} == {"bot-a": "stale", "bot-b": "failed", "bot-c": "stale"}, run.explain()
     assert hosts["bot-b"]["error"]["message"].startswith("host unreachable:"), hosts["bot-b"]
