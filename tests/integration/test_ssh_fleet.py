@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -137,6 +138,7 @@ def test_health_and_reset_over_ssh_become_the_bots_user(ssh_fleet, ssh_infra, tm
         png = Path(user["qr_file"])
         assert png.is_relative_to(reports / "qr") and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert owner_mode(png) == (0, 0o600)
+    assert os.stat(reports / "reset.json").st_uid == 0, "the report writer (delegated to localhost) does not become"
 
     second = play(fleet, "wabot.wasender.reset", reports, verify_timeout=0)
     assert second.rc == 0 and second.changed() == 0, second.explain()
@@ -204,6 +206,22 @@ def test_health_names_an_unreachable_host(ssh_fleet, tmp_path):
     hosts = by_host(read_json(reports / "health.json"))
     assert {n: h["status"] for n, h in hosts.items()} == {"bot-a": "stale", "bot-b": "failed", "bot-c": "stale"}, run.explain()
     assert hosts["bot-b"]["error"]["message"].startswith("host unreachable:"), hosts["bot-b"]
+
+
+def test_become_to_the_bots_user_needs_pipelining_or_acls(ssh_fleet, tmp_path):
+    """README "Why pipelining matters": without pipelining Ansible must hand its temp files to the bot's user."""
+    fleet = ssh_fleet([HostSpec(name="bot-a", users=[UserSpec(email="a@a.test", state="stale")])])
+    reports = tmp_path / "reports"
+    run = play(fleet, "wabot.wasender.health", reports, env={"ANSIBLE_PIPELINING": "False"})
+    (host,) = read_json(reports / "health.json")["hosts"]
+    if shutil.which("setfacl"):  # the hosts share this machine's tools: with ACLs Ansible manages without pipelining
+        assert run.rc == 0 and host["status"] == "stale", run.explain()
+    else:
+        assert run.rc == 2 and host["status"] == "failed", run.explain()
+        assert "Failed to set permissions on the temporary files Ansible needs to create when becoming an unprivileged user" in host["error"]["message"]
+    with_pipelining = play(fleet, "wabot.wasender.health", reports)
+    assert with_pipelining.rc == 0, with_pipelining.explain()
+    assert read_json(reports / "health.json")["hosts"][0]["status"] == "stale"
 
 
 ROLE_PLAY = textwrap.dedent(
