@@ -126,6 +126,8 @@ def test_health_and_reset_over_ssh_become_the_bots_user(ssh_fleet, ssh_infra, tm
     assert bot_c.process_uid() == bot_c.machine.uid and bot_c.process_netns() != os.readlink("/proc/self/ns/net")
     assert bot_c.health() is not None
     assert bot_a.pid == pid_a, "an api host whose sessions were healthy is not restarted"
+    healthy = bot_a.user("dr.huber@praxis-huber.test")
+    assert bot_a.stored_session_id(healthy.email) == healthy.session_id, "a healthy user is left alone"
     # Owners and modes stay the service user's: database, its directory, dotenv; the backup is the user's and 0600.
     for host in fleet.bots:
         assert owner_mode(host.env_path) == (host.machine.uid, 0o600)

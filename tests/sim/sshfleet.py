@@ -29,6 +29,7 @@ and meant for ``finally`` blocks.
 from __future__ import annotations
 
 import fcntl
+import glob
 import grp
 import json
 import os
@@ -49,6 +50,7 @@ from tests.sim.httpkit import pid_alive
 SUBNET_PREFIX = "10.213"
 LOCK_PATH = "/run/wabot-sshfleet.lock"
 SSHD = "/usr/sbin/sshd"
+OWNER_FILE = "owner"  # in the staging dir: "<pid of the process that built the machines> <number of hosts>"
 BOT_PORT = 3001  # the reset guide's URL, http://127.0.0.1:3001, on every host
 TARGET_PYTHON = "/usr/bin/python3.11"
 SSH_OPTIONS = (
@@ -231,6 +233,23 @@ class Machine:
         self.infra.del_user(self.user)
 
 
+def reap_abandoned() -> None:
+    """Tear down the machines of SSH fleets whose owning process is gone (call with the lock held)."""
+    for owner in sorted(glob.glob(f"/tmp/wabot-ssh*-*/{OWNER_FILE}")):
+        match = re.match(r"/tmp/wabot-ssh(\d+)-", owner)
+        try:
+            with open(owner, encoding="ascii") as handle:
+                pid, n_hosts = (int(v) for v in handle.read().split())
+        except (OSError, ValueError):
+            continue
+        if match is None or pid_alive(pid):
+            continue
+        infra = SshInfra(n_hosts)
+        infra.n, infra.root = int(match.group(1)), os.path.dirname(owner)
+        infra.machines = [Machine(infra, i) for i in range(n_hosts)]
+        infra.teardown()
+
+
 class SshInfra:
     """The machines of the SSH test fleet: see the module docstring. ``SshInfra(n_hosts).setup()``; ``teardown()``."""
 
@@ -318,9 +337,11 @@ class SshInfra:
         return self
 
     def _claim_subnet(self) -> None:
-        """The lowest 10.213.N/24 no interface holds; the bridge takes it while the lock is held."""
+        """The lowest 10.213.N/24 no interface holds; the bridge and the staging dir (with the owner's pid) are made
+        while the lock is held. Machines of a run whose process died (killed CI job) are removed first."""
         with open(LOCK_PATH, "w", encoding="utf-8") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            reap_abandoned()
             used = {int(m) for m in re.findall(rf"inet {re.escape(SUBNET_PREFIX)}\.(\d+)\.", sh("ip", "-4", "-o", "addr", "show").stdout)}
             links = sh("ip", "-o", "link", "show").stdout
             for n in range(1, 255):
@@ -333,11 +354,13 @@ class SshInfra:
                 raise RuntimeError(f"no free {SUBNET_PREFIX}.N.0/24 subnet for the SSH fleet")
             sh("ip", "addr", "add", f"{self.bridge_address}/24", "dev", self.bridge)
             sh("ip", "link", "set", self.bridge, "up")
+            self.root = tempfile.mkdtemp(prefix=f"wabot-ssh{self.n}-", dir="/tmp")
+            os.chmod(self.root, 0o755)
+            with open(os.path.join(self.root, OWNER_FILE), "w", encoding="ascii") as handle:
+                handle.write(f"{os.getpid()} {self.n_hosts}\n")
 
     def _setup(self) -> None:
         self._claim_subnet()
-        self.root = tempfile.mkdtemp(prefix=f"wabot-ssh{self.n}-", dir="/tmp")
-        os.chmod(self.root, 0o755)
         for sub in ("ssh", "home", "fleets"):
             os.makedirs(os.path.join(self.root, sub))
             os.chmod(os.path.join(self.root, sub), 0o755)
