@@ -88,6 +88,9 @@ def test_health_and_reset_over_ssh_become_the_bots_user(ssh_fleet, ssh_infra, tm
     write_group_vars(fleet, "db_hosts", {"reset_method": "db"})
     reports = tmp_path / "reports"
     bot_a, bot_b, bot_c = (fleet.hosts[n] for n in ("bot-a", "bot-b", "bot-c"))
+    backup_dir = Path(bot_c.dir) / "backups"  # does not exist yet: created by the bot's user
+    (Path(fleet.inventory_path).parent / "host_vars").mkdir()
+    (Path(fleet.inventory_path).parent / "host_vars" / "bot-c.yml").write_text(json.dumps({"wabot_backup_dir": str(backup_dir)}), encoding="utf-8")
     for host in fleet.bots:
         assert owner_mode(host.env_path) == (host.machine.uid, 0o600)
         assert owner_mode(host.db_path) == (host.machine.uid, 0o600)
@@ -134,7 +137,8 @@ def test_health_and_reset_over_ssh_become_the_bots_user(ssh_fleet, ssh_infra, tm
         assert owner_mode(host.db_path) == (host.machine.uid, 0o600), host.name
         assert owner_mode(os.path.dirname(host.db_path)) == (host.machine.uid, 0o700)
     backup = hosts["bot-c"]["backup_path"]
-    assert backup and owner_mode(backup) == (bot_c.machine.uid, 0o600)
+    assert backup and Path(backup).parent == backup_dir and owner_mode(backup) == (bot_c.machine.uid, 0o600)
+    assert owner_mode(backup_dir) == (bot_c.machine.uid, 0o700)
     # Reports and QR codes are written on the controller (root here), not on the hosts.
     for user in hosts["bot-b"]["users"] + hosts["bot-c"]["users"]:
         png = Path(user["qr_file"])
