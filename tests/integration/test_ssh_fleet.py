@@ -151,6 +151,7 @@ def test_health_and_reset_over_ssh_become_the_bots_user(ssh_fleet, ssh_infra, tm
 
     # No secret in the output, the reports, or any file left in the users' remote temp dirs.
     leftovers = remote_temp_files(ssh_infra)
+    assert not [p for p in leftovers if "ansible" in p.lower()], f"files left in Ansible's remote temp dirs: {leftovers}"
     texts = {"health output": health.output, "reset output": reset.output, "second output": second.output}
     texts.update({str(p): p.read_text(encoding="utf-8") for p in reports.glob("*.*")})
     texts.update({p: Path(p).read_bytes().decode("utf-8", "replace") for p in leftovers})
