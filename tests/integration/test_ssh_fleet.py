@@ -292,6 +292,15 @@ def test_role_restarts_the_bot_under_the_users_own_pm2(ssh_fleet, ssh_infra, tmp
     assert bot.pid != first and bot.process_uid() == bot.machine.uid and bot.health() is not None
     again = run_playbook(playbook, fleet.inventory_path, {"bot_service_state": "started"}, env=fleet.env())
     assert again.rc == 0 and again.recap["bot-a"]["changed"] == 0, again.explain()
+    # Why the become user matters for pm2 (README): another user's pm2 is another daemon that knows no such process.
+    second = bot.pid
+    wrong = run_playbook(playbook, fleet.inventory_path, {"bot_service_state": "stopped"}, env=fleet.env(),
+                         args=["-e", f"ansible_become_user={ssh_infra.deploy_user}"])
+    assert wrong.rc == 0 and wrong.recap["bot-a"]["changed"] == 0, wrong.explain()
+    assert bot.pid == second and bot.health() is not None
+    stopped = run_playbook(playbook, fleet.inventory_path, {"bot_service_state": "stopped"}, env=fleet.env())
+    assert stopped.rc == 0 and stopped.recap["bot-a"]["changed"] == 1, stopped.explain()
+    assert bot.health() is None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -217,12 +217,16 @@ class Machine:
         sh("ip", "link", "set", self.veth, "up" if up else "down")
 
     def kill_user_processes(self) -> None:
-        """Every process of the service user in the namespace (bots, pm2 daemons), whoever started them."""
-        try:
-            uid = self.uid
-        except KeyError:
-            return
-        kill_pids(pids_in_netns(self.netns, uids={uid}))
+        """Every process of the service user and the deploy user in the namespace (bots, pm2 daemons, leftovers of
+        sessions), whoever started them; sshd (root) stays."""
+        uids = set()
+        for name in (self.user, self.infra.deploy_user):
+            try:
+                uids.add(pwd.getpwnam(name).pw_uid)
+            except KeyError:
+                continue
+        if uids:
+            kill_pids(pids_in_netns(self.netns, uids=uids))
 
     def destroy(self) -> None:
         if netns_inode(self.netns):
@@ -589,7 +593,7 @@ class SshFleet(Fleet):
         kill_pids(pids)
 
     def stop(self) -> None:
-        """Stop the bots (every process of the service users in the namespaces), the Wasender fake and the ssh masters;
+        """Stop the bots (every process of the service and deploy users in the namespaces), the Wasender fake and the ssh masters;
         repair the faults. Idempotent."""
         self.kill_ssh_masters()
         for host in self.bots:
