@@ -13,7 +13,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -301,7 +300,3 @@ def test_role_restarts_the_bot_under_the_users_own_pm2(ssh_fleet, ssh_infra, tmp
     stopped = run_playbook(playbook, fleet.inventory_path, {"bot_service_state": "stopped"}, env=fleet.env())
     assert stopped.rc == 0 and stopped.recap["bot-a"]["changed"] == 1, stopped.explain()
     assert bot.health() is None
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__, "-x"]))
