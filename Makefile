@@ -16,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test pytest sanity lint changelog-lint demo bench clean
+.PHONY: help setup ssh-tools test pytest sanity lint changelog-lint demo bench clean
 
 help:
 	@echo "make demo   - start a simulated fleet in an incident state, detect, repair, verify"
@@ -37,8 +37,18 @@ $(COLL_LINK):
 setup: $(STAMP) $(COLL_LINK)
 	@$(BIN)/python tools/install_ansible_test_bootstrap.py
 
-pytest: setup
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests
+# The SSH fleet tests (tests/integration/test_ssh_fleet.py) need sshd and sudo on this machine: installed here when
+# missing and we are root (CI); otherwise those tests skip with the reason.
+ssh-tools:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && { [ ! -x /usr/sbin/sshd ] || ! command -v sudo >/dev/null; }; then \
+		echo "installing openssh-server and sudo for the SSH fleet tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq openssh-server sudo >/dev/null || { apt-get update -qq && apt-get install -y -qq openssh-server sudo >/dev/null; }; \
+	fi
+
+# --dist loadgroup: the SSH fleet tests share one set of machines per worker (xdist_group "ssh_fleet").
+pytest: setup ssh-tools
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 # ansible-test wants the collection at .../ansible_collections/wabot/wasender: give it a copy
 # of the tracked and untracked-but-not-ignored files, in a git repository of its own (ansible-test
@@ -67,7 +77,7 @@ test: pytest sanity lint changelog-lint
 demo: setup
 	$(BIN)/python tools/demo.py
 
-bench: setup
+bench: setup ssh-tools
 	$(BIN)/python tools/bench.py --out build/bench
 
 clean:

@@ -2,6 +2,7 @@
 
 - tools/bench_db.py: session_db's batched reset on a 1,000,000-user database against the guide's raw UPDATE.
 - tools/bench_fleet.py: the reset and health playbooks over simulated fleets.
+- tools/bench_ssh_fleet.py: P1 (reset) and P2 (health) over the SSH test fleet (namespaces, sshd, become).
 
 Each writes ``<name>.json`` and ``<name>.md``; this script adds ``summary.md`` linking them.
 Benchmarks are never part of `make test`: figures, not assertions.
@@ -19,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHES = {
     "bench_db": ["--rows", "1000000"],
     "bench_fleet": ["--hosts", "10", "30"],
+    "bench_ssh_fleet": ["--hosts", "3", "10"],
 }
 
 

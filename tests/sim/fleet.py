@@ -297,7 +297,8 @@ class ScanRefused(RuntimeError):
 class WasenderControl(FaultControl):
     """Runs the fake Wasender API process and talks to its ``/__sim`` control plane."""
 
-    def __init__(self, workdir: str, *, config: dict[str, Any] | None = None, watch_pid: int = 0, port: int = 0) -> None:
+    def __init__(self, workdir: str, *, config: dict[str, Any] | None = None, watch_pid: int = 0, port: int = 0, host: str = BIND_HOST) -> None:
+        self.host = host  # the local address it binds: 127.0.0.1, or the SSH test fleet's bridge address
         self.dir = os.path.join(workdir, "wasender")
         self.state_path = os.path.join(self.dir, "state.db")
         self.request_log_path = os.path.join(self.dir, "requests.jsonl")
@@ -313,7 +314,7 @@ class WasenderControl(FaultControl):
     @property
     def root_url(self) -> str:
         """The service root, like ``https://wasenderapi.com``: what a bot's ``WASENDER_API_BASE_URL`` holds (contract section 3)."""
-        return f"http://{BIND_HOST}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -331,7 +332,7 @@ class WasenderControl(FaultControl):
         for path in (self.port_path, self.pid_path):
             if os.path.exists(path):
                 os.unlink(path)
-        cmd = [sys.executable, "-m", "tests.sim.wasender", "--port", str(self.port), "--state", self.state_path]
+        cmd = [sys.executable, "-m", "tests.sim.wasender", "--host", self.host, "--port", str(self.port), "--state", self.state_path]
         cmd += ["--request-log", self.request_log_path, "--port-file", self.port_path, "--pid-file", self.pid_path]
         if self.watch_pid:
             cmd += ["--watch-pid", str(self.watch_pid)]
@@ -458,6 +459,11 @@ def urlencode_one(key: str, value: str) -> str:
 class BotHost(FaultControl):
     """One simulated bot: its directory, dotenv file, database, scripts and process."""
 
+    # Where the bot's code is run from, and by which Python (the SSH test fleet runs a world-readable copy with the
+    # system Python as the bot's own user).
+    code_root = REPO_ROOT
+    python = sys.executable
+
     def __init__(self, workdir: str, spec: HostSpec, *, watch_pid: int = 0) -> None:
         self.spec = spec
         self.name = spec.name
@@ -499,7 +505,7 @@ class BotHost(FaultControl):
     @property
     def command(self) -> list[str]:
         """The foreground command (what pm2 or a unit file would run)."""
-        return [sys.executable, "-m", "tests.sim.bot", "--env-file", self.env_path]
+        return [self.python, "-m", "tests.sim.bot", "--env-file", self.env_path]
 
     # setup -------------------------------------------------------------------------------
     def prepare(self, wasender: WasenderControl, phones: Iterable[str], password_hashes: dict[str, str]) -> None:
@@ -658,8 +664,8 @@ PID_FILE={q(self.pid_path)}
 {alive}
 if [[ -f "$PID_FILE" ]] && alive "$(cat "$PID_FILE")"; then echo "bot {self.name} already running (pid $(cat "$PID_FILE"))"; exit 0; fi
 rm -f "$PID_FILE"
-cd {q(REPO_ROOT)}
-export PYTHONPATH={q(REPO_ROOT)} PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+cd {q(self.code_root)}
+export PYTHONPATH={q(self.code_root)} PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 setsid nohup {' '.join(q(part) for part in self.command)} >>{q(self.log_path)} 2>&1 </dev/null &
 child=$!
 for _ in $(seq 1 400); do

@@ -177,11 +177,11 @@ class SimServer(ThreadingHTTPServer):
     allow_reuse_address = True  # rebinding after a restart despite TIME_WAIT; Linux still refuses two listeners
 
 
-def bind_server(app: App, port: int, server_name: str) -> SimServer:
-    """Bind on 127.0.0.1:port (0 = any free port); exit with code 98 when the port is taken.
-    ``server_name`` is the ``Server`` header; empty: none."""
+def bind_server(app: App, port: int, server_name: str, host: str = BIND_HOST) -> SimServer:
+    """Bind on 127.0.0.1:port (0 = any free port; ``host``: another local address, e.g. a test bridge's); exit with
+    code 98 when the port is taken. ``server_name`` is the ``Server`` header; empty: none."""
     try:
-        return SimServer((BIND_HOST, port), _make_handler(app, server_name))
+        return SimServer((host, port), _make_handler(app, server_name))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             print(f"port {port} is already in use", file=sys.stderr, flush=True)

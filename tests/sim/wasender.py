@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from tests.sim.httpkit import (
+    BIND_HOST,
     MUTATING_METHODS,
     DropConnection,
     FaultEffect,
@@ -833,6 +834,7 @@ def load_accounts_file(store: Store, path: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Fake Wasender API (tests only; binds 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="0 = any free port (see --port-file)")
+    parser.add_argument("--host", default=BIND_HOST, help="local address to bind (default 127.0.0.1; the SSH test fleet binds its bridge's)")
     parser.add_argument("--state", required=True, help="SQLite state file")
     parser.add_argument("--request-log", default=None, help="JSONL request log")
     parser.add_argument("--accounts-file", default=None, help="JSON list of accounts to create at start")
@@ -848,8 +850,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.accounts_file:
         load_accounts_file(store, args.accounts_file)
     app = WasenderApp(store, RequestLog(args.request_log))
-    server = bind_server(app, args.port, "WasenderSim/1.0")
-    print(f"wasender sim listening on http://127.0.0.1:{server.server_address[1]}{API_PREFIX}", flush=True)
+    server = bind_server(app, args.port, "WasenderSim/1.0", host=args.host)
+    print(f"wasender sim listening on http://{args.host}:{server.server_address[1]}{API_PREFIX}", flush=True)
     serve_forever(server, pid_file=args.pid_file, port_file=args.port_file, watch_pid=args.watch_pid)
 
 
