@@ -95,3 +95,28 @@ def test_rulebook_repairs_a_session_deleted_behind_the_bots_back(fleet_factory, 
     assert hook.token not in output
     for secret in (bot_a.jwt_secret, bot_a.wasender_token, bot_b.jwt_secret, bot_b.wasender_token):
         assert secret not in output and secret not in json.dumps(hook.messages)
+
+
+@pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+def test_poll_rulebook_repairs_the_stale_users_of_the_incident(incident_fleet, tmp_path):
+    fleet = incident_fleet
+    bot_b = fleet.hosts["bot-b"]
+    [stale] = [u for u in bot_b.users if u.state == "stale"]
+    variables = {
+        "wabot_eda_hosts": [{"host": "bot-b", "db_path": bot_b.db_path, "env_file": bot_b.env_path}],
+        "wabot_eda_interval": 2,
+        "wabot_eda_reports_dir": str(tmp_path / "reports"),
+    }
+    with WebhookReceiver() as hook:
+        inventory = tmp_path / "inventory"
+        (inventory / "group_vars").mkdir(parents=True)
+        shutil.copy(fleet.inventory_path, inventory / "hosts.yml")
+        (inventory / "group_vars" / "all.yml").write_text(json.dumps({"wabot_notify_webhook_url": hook.url}), encoding="utf-8")
+        with Rulebook(tmp_path / "eda", inventory, variables, rulebook="wabot.wasender.stale_sessions_poll") as rulebook:
+            [summary] = hook.wait_for(1, timeout=60) if rulebook.running() else pytest.fail(rulebook.output())
+            output = rulebook.output()
+    assert summary["playbook"] == "reset" and summary["users_reset"] == 1, (summary, output[-4000:])
+    assert summary["trigger"]["source"] == "session_poll" and summary["trigger"]["email"] == stale.email
+    new_id = bot_b.stored_session_id(stale.email)
+    assert new_id and new_id != stale.session_id and fleet.wasender.session(new_id) is not None
+    assert fleet.hosts["bot-c"].stored_session_id(fleet.hosts["bot-c"].users[0].email) == fleet.hosts["bot-c"].users[0].session_id
