@@ -68,7 +68,7 @@ def test_main_polls_and_deduplicates(incident_fleet):
             calls = list_calls(fleet)
             while list_calls(fleet) < calls + 2:  # two more polls, bounded by the wait_for below
                 await asyncio.sleep(0.1)
-            return [first] + [queue.get_nowait() for _ in range(queue.qsize())]
+            return [first] + [queue.get_nowait() for _index in range(queue.qsize())]
         finally:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):

@@ -194,7 +194,7 @@ async def _collect(args: dict, feed, expect: int, timeout: float = 20.0) -> list
     try:
         await asyncio.sleep(0.2)
         feed()
-        events = [await asyncio.wait_for(queue.get(), timeout) for _ in range(expect)]
+        events = [await asyncio.wait_for(queue.get(), timeout) for _index in range(expect)]
         return events
     finally:
         task.cancel()

@@ -13,6 +13,11 @@ playbook (README "Scheduled fallback").
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import typing as t
+
 DOCUMENTATION = r"""
 ---
 short_description: Poll the WhatsApp bots' sessions and emit one event per stale Wasender session
@@ -61,11 +66,6 @@ EXAMPLES = r"""
             db_path: /opt/whatsapp-bot/backend/database/whatsapp_bot.db
             env_file: /opt/whatsapp-bot/backend/.env
 """
-
-import asyncio
-import os
-import sys
-import typing as t
 
 
 def _collection_root_on_path() -> None:
