@@ -89,3 +89,20 @@ def test_alert_playbook_tells_what_a_reset_cannot_fix(incident_fleet):
     assert message["alert"] == "wasender_auth" and message["host"] == "bot-b" and message["http_status"] == 401
     assert "WASENDER_API_TOKEN" in message["text"] and "A reset cannot help" in message["text"]
     assert "Wasender refuses the bot's credentials" in run.stdout
+
+
+def test_attention_only_stays_quiet_when_all_is_well(fleet_factory, tmp_path):
+    from tests.sim.fleet import HostSpec, UserSpec  # pylint: disable=import-outside-toplevel
+
+    fleet = fleet_factory(hosts=[HostSpec("bot-a", users=[UserSpec("ok@praxis.test", state="connected")])], name="quiet")
+    with WebhookReceiver() as hook:
+        write_group_vars(fleet, "all", {"wabot_notify_webhook_url": hook.url, "wabot_notify_webhook_when": "attention"})
+        quiet = run_playbook("wabot.wasender.health", fleet.inventory_path, {"reports_dir": str(tmp_path / "r")})
+        assert quiet.rc == 0, quiet.explain()
+        assert "did not accept" not in quiet.output
+        assert fleet.wasender.delete_session(fleet.hosts["bot-a"].user("ok@praxis.test").session_id)
+        loud = run_playbook("wabot.wasender.health", fleet.inventory_path, {"reports_dir": str(tmp_path / "r")})
+        assert loud.rc == 0, loud.explain()
+        [message] = hook.wait_for(1, timeout=5)
+    assert len(hook.messages) == 1, "nothing was sent while every session was ok"
+    assert message["attention"] is True and message["users_to_scan"][0]["status"] == "stale"
