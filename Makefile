@@ -15,11 +15,16 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export PYTHONDONTWRITEBYTECODE := 1
+# ansible-rulebook (extensions/eda, make demo-eda, tests/integration/test_eda_rulebook.py) runs its rule engine on Java 17+:
+# JAVA_HOME from the environment, else from the java on PATH. Without Java the end-to-end EDA tests skip and say why.
+JAVA_HOME ?= $(shell j=$$(command -v java 2>/dev/null) && dirname "$$(dirname "$$(readlink -f "$$j")")")
+export JAVA_HOME
 
-.PHONY: help setup ssh-tools test pytest sanity lint changelog-lint demo bench clean
+.PHONY: help setup ssh-tools test pytest sanity lint changelog-lint demo demo-eda bench clean
 
 help:
 	@echo "make demo   - start a simulated fleet in an incident state, detect, repair, verify"
+	@echo "make demo-eda - Event-Driven Ansible: ansible-rulebook notices a stale session in a bot's log and repairs it"
 	@echo "make test   - the whole gate: pytest (unit, simulator contract, integration), ansible-test sanity, ansible-lint, changelog"
 	@echo "make bench  - benchmarks; figures go to build/bench/"
 	@echo "make clean  - remove .venv and build/"
@@ -76,6 +81,9 @@ test: pytest sanity lint changelog-lint
 
 demo: setup
 	$(BIN)/python tools/demo.py
+
+demo-eda: setup
+	$(BIN)/python tools/demo_eda.py
 
 bench: setup ssh-tools
 	$(BIN)/python tools/bench.py --out build/bench

@@ -260,13 +260,8 @@ from ansible_collections.wabot.wasender.plugins.module_utils._common import (
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DB_ARGS, db_mutually_exclusive, resolve_target, wants_database
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing, named_owners
-from ansible_collections.wabot.wasender.plugins.module_utils._health import (
-    classify_bot,
-    classify_stored,
-    count_health,
-    find_orphans,
-    wasender_status,
-)
+from ansible_collections.wabot.wasender.plugins.module_utils._health import classify_bot, count_health, wasender_status
+from ansible_collections.wabot.wasender.plugins.module_utils._hostcheck import judge_host
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient, sessions_by_id
 
 
@@ -317,60 +312,20 @@ class SessionInfo:
         selected = self.select(users)
         if self.params.get("bot_url") or self.env.get("PORT"):
             self.result["bot"] = self.bot_health(bot_client(self.module, self.env, authenticate=False))
-        sessions: list[dict[str, t.Any]] | None = None
-        no_index_reason = None
-        if self.wasender is None:
-            no_index_reason = (
-                "no Wasender credentials (wasender_api_token or WASENDER_API_TOKEN in bot_env_file):"
-                " whether the stored id still exists at Wasender cannot be decided"
-            )
-        else:
-            try:
-                sessions = self.wasender.list_sessions()
-                self.result["wasender_checked"] = True
-            except WabotError as error:
-                self.result["wasender_error"] = error.message
-                no_index_reason = f"Wasender's session list could not be read: {error.message}"
-                self.module.warn(no_index_reason)
-        if sessions is not None:
-            known = {user["user_id"] for user in users}
-            evidence = evidence_from(
-                (user["session_id"] for user in users),
-                sessions,
-                known.intersection,
-                self.wasender.token_origin if self.wasender else "",
-                self.env.get("WASENDER_WEBHOOK_URL"),
-            )
-            guard = judge_listing(evidence, self.params["allow_all_stale"])
-            self.result["listing_guard"] = guard.as_dict()
-            if not guard.trusted:
-                no_index_reason = f"Wasender's session list is not trusted: {guard.reason}"
-                self.module.warn(no_index_reason)
-                sessions = None
-            elif guard.overridden:
-                self.module.warn(f"allow_all_stale is true, the session list is trusted although: {guard.reason}")
-        stored = any(user["session_id"] for user in selected)
-        self.result["judged"] = sessions is not None or not stored
-        self.result["judge_error"] = None if self.result["judged"] else no_index_reason
-        index = sessions_by_id(sessions) if sessions is not None else None
-        rows = []
-        for user in selected:
-            verdict = classify_stored(user["session_id"], index, no_index_reason)
-            session = index.get(user["session_id"]) if index is not None and user["session_id"] else None
-            rows.append(
-                {
-                    **user,
-                    "bot_status": None,
-                    "wasender_status": wasender_status(session),
-                    "health": verdict.health,
-                    "reason": verdict.reason,
-                }
-            )
-        self.result["users"] = rows
-        if sessions is not None:
-            only = [user["user_id"] for user in selected] if self.params.get("users") else None
-            referenced = [user["session_id"] for user in users]
-            self.result["orphans"] = find_orphans(sessions, referenced, [user["user_id"] for user in users], only)
+        only = [user["user_id"] for user in selected] if self.params.get("users") else None
+        judgement = judge_host(users, selected, self.wasender, self.env.get("WASENDER_WEBHOOK_URL"), self.params["allow_all_stale"], only)
+        for warning in judgement.warnings:
+            self.module.warn(warning)
+        self.result.update(
+            wasender_checked=judgement.wasender_checked,
+            judged=judgement.judged,
+            judge_error=judgement.judge_error,
+            listing_guard=judgement.listing_guard,
+            users=judgement.users,
+            orphans=judgement.orphans,
+        )
+        if judgement.wasender_error is not None:
+            self.result["wasender_error"] = judgement.wasender_error
 
     # -- single-user mode ----------------------------------------------------------------------
 
