@@ -1,6 +1,8 @@
 """Run every benchmark of the collection and write their figures under --out (used by `make bench`).
 
 - tools/bench_db.py: session_db's batched reset on a 1,000,000-user database against the guide's raw UPDATE.
+- tools/bench_pg.py: the same on PostgreSQL (a throwaway PostgreSQL 15 server), against the guide's UPDATE through psql,
+  with the module's default batch_size and 1000 beside it.
 - tools/bench_fleet.py: the reset and health playbooks over simulated fleets.
 
 Each writes ``<name>.json`` and ``<name>.md``; this script adds ``summary.md`` linking them.
@@ -18,6 +20,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHES = {
     "bench_db": ["--rows", "1000000"],
+    "bench_pg": ["--rows", "1000000", "--extra-batch-sizes", "1000"],
     "bench_fleet": ["--hosts", "10", "30"],
 }
 
