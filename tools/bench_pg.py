@@ -276,7 +276,8 @@ def with_bot(url: str, which: str, work: Path, args: argparse.Namespace, action:
 
 def attribute(bot: dict[str, t.Any], spans: list[list[t.Any]] | None) -> dict[str, t.Any]:
     """The bot's figures; its slow writes split into those that waited for one of our open batches and the rest."""
-    blocked, other = [], []
+    blocked: list[float] = []
+    other: list[float] = []
     for started, elapsed, target, _kind in bot["slow"]:
         ended = started + elapsed / 1000.0
         hit = any(first <= target <= last and begun < ended and started < done for begun, done, first, last in spans or [])
@@ -285,6 +286,7 @@ def attribute(bot: dict[str, t.Any], spans: list[list[t.Any]] | None) -> dict[st
         "bot_writes": bot["writes"], "bot_session_writes": bot["session_writes"], "bot_write_errors": bot["errors"],
         "bot_error_samples": bot["error_samples"], "bot_write_max_ms": round(bot["max_ms"], 1), "bot_write_p99_ms": round(bot["p99_ms"], 2),
         "bot_write_p50_ms": round(bot["p50_ms"], 2), "bot_writes_over_bar": sum(1 for _s, e, _t, _k in bot["slow"] if e >= BAR_MS),
+        "bot_blocked_over_bar": sum(1 for e in blocked if e >= BAR_MS), "bot_other_over_bar": sum(1 for e in other if e >= BAR_MS),
         "bot_blocked_writes": len(blocked), "bot_blocked_max_ms": round(max(blocked), 1) if blocked else None,
         "bot_other_slow_writes": len(other), "bot_other_slow_max_ms": round(max(other), 1) if other else None,
     }
@@ -437,6 +439,14 @@ def child(name: str, url: str, args: argparse.Namespace, batch_size: int) -> dic
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def proc_peak_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            return next((int(line.split()[1]) for line in handle if line.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
+
+
 def run_raw(url: str, work: Path) -> dict[str, t.Any]:
     """The guide's UPDATE in one statement (psql's own transaction), through psql, or psycopg when psql is missing."""
     password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
@@ -451,20 +461,23 @@ def run_raw(url: str, work: Path) -> dict[str, t.Any]:
                 " n = c.execute(sys.argv[3]).rowcount; print(f'UPDATE {n}'); print(f'Time: {(time.monotonic() - s) * 1000:.3f} ms')")
         cmd = [sys.executable, "-c", code, bare, password, GUIDE_SQL]
     env = {**os.environ, "PGPASSWORD": password}
+    peak_kb = 0
     started = time.monotonic()
     with open(out, "w", encoding="utf-8") as handle:
         proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    total = time.monotonic() - started
+        # The client's own peak (VmHWM, polled): ru_maxrss of a child counts the forking Python parent's memory too.
+        while proc.poll() is None:
+            peak_kb = max(peak_kb, proc_peak_kb(proc.pid))
+            time.sleep(0.02)
     ended = time.monotonic()
+    total = ended - started
     text = out.read_text(encoding="utf-8")
     if proc.returncode != 0:
         return {"scenario": "raw_psql", "client": client, "error": text.strip().splitlines()[-1] if text.strip() else f"exit {proc.returncode}"}
     changed = int(next(line for line in text.splitlines() if line.startswith("UPDATE ")).split()[1])
     statement_ms = float(next(line for line in text.splitlines() if line.startswith("Time: ")).split()[1])
     return {"scenario": "raw_psql", "client": client, "total_s": round(total, 3), "rows_reset": changed, "matched": changed, "batches": 1,
-            "lock_hold_ms_max": round(statement_ms, 2), "lock_hold_ms_p50": round(statement_ms, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1),
+            "lock_hold_ms_max": round(statement_ms, 2), "lock_hold_ms_p50": round(statement_ms, 2), "peak_rss_mb": round(peak_kb / 1024.0, 1),
             "batch_spans": [[ended - statement_ms / 1000.0, ended, "", "\uffff"]]}
 
 
@@ -497,20 +510,21 @@ def markdown(report: dict[str, t.Any]) -> str:
         f"A bot-like process (one TLS connection, no statement_timeout/lock_timeout) updated one random row among those reset every"
         f" {settings['interval'] * 1000:.0f} ms (last_login, every 10th a new session id); the bar: no write waits {BAR_MS:.0f} ms or more, none fails.",
         "",
-        "| scenario | rows reset | skipped | total s | batches | lock hold max ms | lock hold p50 ms | undo MB | peak RSS MB"
-        " | bot writes | errors | bot max ms | bot p99 ms | ≥100 ms | blocked by us (max ms) | other slow (max ms) | verified |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+        "| scenario | rows reset | skipped | total s | batches | lock hold max ms | lock hold p50 ms | undo MB | peak RSS MB | RSS growth MB"
+        " | bot writes | errors | bot max ms | bot p99 ms | ≥100 ms (blocked / other) | blocked by us (max ms) | other slow (max ms) | verified |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for row in report["scenarios"]:
         if "error" in row:
-            lines.append(f"| {row['scenario']} | error: {row['error']} ||||||||||||||||")
+            lines.append(f"| {row['scenario']} | error: {row['error']} |||||||||||||||||")
             continue
         undo = f"{row['undo_bytes'] / 1e6:.1f}" if row.get("undo_bytes") is not None else ""
         skipped = row.get("skipped", 0) + row.get("skipped_recent", 0) if "skipped" in row else ""
         lines.append(
             f"| {row['scenario']} | {row.get('rows_reset', '')} | {skipped} | {row.get('total_s', '')} | {row.get('batches', '')} |"
             f" {row.get('lock_hold_ms_max') or ''} | {row.get('lock_hold_ms_p50') or ''} | {undo} | {row.get('peak_rss_mb', '')} |"
-            f" {row['bot_writes']} | {row['bot_write_errors']} | {row['bot_write_max_ms']} | {row['bot_write_p99_ms']} | {row['bot_writes_over_bar']} |"
+            f" {row.get('rss_growth_mb', '')} | {row['bot_writes']} | {row['bot_write_errors']} | {row['bot_write_max_ms']} | {row['bot_write_p99_ms']} |"
+            f" {row['bot_writes_over_bar']} ({row.get('bot_blocked_over_bar', '?')} / {row.get('bot_other_over_bar', '?')}) |"
             f" {row['bot_blocked_writes']} ({row['bot_blocked_max_ms'] or '-'}) | {row['bot_other_slow_writes']} ({row['bot_other_slow_max_ms'] or '-'}) |"
             f" {'yes' if row.get('verified') else 'NO'} |"
         )
@@ -638,7 +652,8 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements
             " + fsync, COMMIT): the rows of that batch are locked that long. raw_psql's lock hold is the statement's time (psql \\timing).",
             "bot blocked by us = slow bot writes (>= 10 ms) whose row was in one of our batches open at that moment (they waited for its row"
             " locks); other slow = slow writes outside any batch of ours: CPU/disk contention of the (shared) machine.",
-            "peak RSS is the client process only (the module's Python, or psql); the server's memory is not in it.",
+            "peak RSS is the client process only (the module's Python, or psql, its VmHWM polled); the server's memory is not in it."
+            " RSS growth: peak minus the RSS before the run (module_stale's live id set, the list call's result, is before).",
             "verified: rows still holding a session id stored before the run are exactly those the scope keeps (scope=all: none; stale:"
             " the live ones; check mode: all). skipped: rows the bot changed between our read and our write (left alone), plus"
             " (stale) ids the bot stored after the list time.",
