@@ -1,6 +1,8 @@
 """Run every benchmark of the collection and write their figures under --out (used by `make bench`).
 
 - tools/bench_db.py: session_db's batched reset on a 1,000,000-user database against the guide's raw UPDATE.
+- tools/bench_pg.py: the same on PostgreSQL (a throwaway PostgreSQL 15 server), against the guide's UPDATE through psql,
+  with the module's default batch_size and 1000 beside it.
 - tools/bench_fleet.py: the reset and health playbooks over simulated fleets.
 - tools/bench_ssh_fleet.py: P1 (reset) and P2 (health) over the SSH test fleet (namespaces, sshd, become).
 
@@ -19,6 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHES = {
     "bench_db": ["--rows", "1000000"],
+    "bench_pg": ["--rows", "1000000", "--extra-batch-sizes", "1000"],
     "bench_fleet": ["--hosts", "10", "30"],
     "bench_ssh_fleet": ["--hosts", "3", "10"],
 }

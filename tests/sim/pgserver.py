@@ -106,10 +106,13 @@ class PgServerError(RuntimeError):
 
 class PgServer:
     """A throwaway PostgreSQL server; a context manager. Attributes: ``host``, ``port``, ``socket_dir``, ``dir``,
-    ``data_dir``, ``admin_dsn``, ``pid``. ``watch=False`` leaves out the watchdog (a server that must outlive us)."""
+    ``data_dir``, ``admin_dsn``, ``pid``. ``watch=False`` leaves out the watchdog (a server that must outlive us).
+    ``settings`` overrides the server settings below (a value of None leaves that setting to postgresql.conf and
+    ``ALTER SYSTEM``, e.g. ``{"fsync": None}`` for a benchmark that turns durability on and off)."""
 
-    def __init__(self, bin_dir: str = PG_BIN, *, watch: bool = True, port: int = 0) -> None:
+    def __init__(self, bin_dir: str = PG_BIN, *, watch: bool = True, port: int = 0, settings: dict[str, str | None] | None = None) -> None:
         self.bin_dir = bin_dir
+        self.settings = dict(settings or {})
         self.watch = watch
         self.host = HOST
         self.port = port
@@ -220,6 +223,11 @@ class PgServer:
             "timezone": "UTC",
             "log_timezone": "UTC",
         }
+        for name, value in self.settings.items():  # overrides; None: not on the command line (postgresql.conf, ALTER SYSTEM decide)
+            if value is None:
+                settings.pop(name, None)
+            else:
+                settings[name] = value
         cmd = [os.path.join(self.bin_dir, "postgres"), "-D", self.data_dir]
         for name, value in settings.items():
             cmd += ["-c", f"{name}={value}"]
