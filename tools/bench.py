@@ -21,7 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHES = {
     "bench_db": ["--rows", "1000000"],
-    "bench_pg": ["--rows", "1000000", "--extra-batch-sizes", "1000"],
+    "bench_pg": ["--rows", "1000000", "--extra-batch-sizes", "5000"],
     "bench_fleet": ["--hosts", "10", "30"],
     "bench_ssh_fleet": ["--hosts", "3", "10"],
 }

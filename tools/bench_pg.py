@@ -9,7 +9,7 @@ them) with COPY, the same spread of session ids as ``bench_db`` (a fraction of t
 those stale), then runs on a fresh copy each (``CREATE DATABASE ... TEMPLATE``):
 
 * ``check_all``    the module's check-mode plan, scope=all, on a read-only connection
-* ``module_all``   ``PgResetter``, scope=all, the module's defaults (batch_size 5000, batch_pause 0.02 s, lock_timeout
+* ``module_all``   ``PgResetter``, scope=all, the module's defaults (batch_size 1000 on PostgreSQL, batch_pause 0.02 s, lock_timeout
                    5000 ms), undo file in a temporary directory
 * ``module_stale`` the same, scope=stale (live ids and the list time given, as the module builds them after its one
                    list call)
@@ -554,7 +554,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--holders", type=float, default=0.8, help="fraction of users holding a session id")
     parser.add_argument("--stale", type=float, default=0.1, help="fraction of the held ids that are stale")
-    parser.add_argument("--batch-size", type=int, default=5000, help="the module's default batch_size")
+    parser.add_argument("--batch-size", type=int, default=1000, help="the module's default batch_size on PostgreSQL")
     parser.add_argument("--batch-pause", type=float, default=0.02, help="the module's default pause between batches")
     parser.add_argument("--extra-batch-sizes", type=int, nargs="*", default=[], help="also run scope=all with these batch sizes")
     parser.add_argument("--interval", type=float, default=0.01, help="seconds between the bot's writes")

@@ -89,7 +89,7 @@ class PgResetter:
         undo: UndoLog | None,
         *,
         updated_at: str = "null",
-        batch_size: int = 5000,
+        batch_size: int = 1000,
         batch_pause: float = 0.0,
         lock_timeout_ms: int = 5000,
         report_limit: int = 10000,

@@ -122,11 +122,12 @@ options:
   batch_size:
     description:
       - Most rows changed per write transaction.
+      - Defaults to C(5000) on SQLite and C(1000) on PostgreSQL (where each changed row is a new row version with its index
+        entries, so a batch holds the bot's rows longer).
       - A reset of up to O(batch_size) rows is one transaction (all or nothing). A larger one commits batch by batch,
         each batch at most O(batch_size) rows lying within O(batch_size) consecutive rows of the table, so that also
         scattered (stale) users dirty few pages per batch and the write lock is held briefly.
     type: int
-    default: 5000
   batch_pause:
     description:
       - Seconds to wait between two batches, so that the bot's own writes get the lock in between.
@@ -389,8 +390,15 @@ from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import sessions_by_id
 
 
+# Default rows per write transaction. PostgreSQL: an UPDATE writes a new row version and its index entries per row, so
+# a batch of 5000 held the bot's rows for ~330 ms (p50) on 1M users; 1000 keeps a bot write blocked by a batch far
+# below 100 ms (tools/bench_pg.py, README "Performance").
+SQLITE_BATCH = 5000
+POSTGRES_BATCH = 1000
+
+
 def _check_params(params: t.Mapping[str, t.Any]) -> None:
-    if params["batch_size"] < 1:
+    if params["batch_size"] is not None and params["batch_size"] < 1:
         raise WabotError(f"batch_size must be at least 1, got {params['batch_size']}")
     if params["busy_timeout"] < 0:
         raise WabotError(f"busy_timeout must not be negative (milliseconds), got {params['busy_timeout']}")
@@ -456,7 +464,7 @@ def _reset_failed(error: WabotError, done: Outcome) -> WabotError:
 
 
 def run_sqlite(module: AnsibleModule, path: str, env: t.Mapping[str, str], result: dict[str, t.Any]) -> Outcome:
-    params = module.params
+    params = {**module.params, "batch_size": module.params["batch_size"] or SQLITE_BATCH}
     check_file(path)
     busy_timeout = params["busy_timeout"]
     read_only = module.check_mode
@@ -524,7 +532,7 @@ def _attach_undo(outcome: Outcome, undo: _undo.UndoLog | None, keep: int) -> Non
 
 
 def run_postgresql(module: AnsibleModule, target: DbTarget, env: t.Mapping[str, str], result: dict[str, t.Any]) -> Outcome:
-    params = module.params
+    params = {**module.params, "batch_size": module.params["batch_size"] or POSTGRES_BATCH}
     psycopg = _pgdb.driver()
     read_only = module.check_mode
     lock_timeout = params["busy_timeout"]
@@ -623,7 +631,7 @@ def main() -> None:
             backup={"type": "bool", "default": True},
             backup_dir={"type": "path"},
             keep_backups={"type": "int", "default": 10},
-            batch_size={"type": "int", "default": 5000},
+            batch_size={"type": "int"},
             batch_pause={"type": "float", "default": 0.02},
             busy_timeout={"type": "int", "default": 5000},
             report_limit={"type": "int", "default": 10000},
