@@ -68,13 +68,9 @@ BAR_MS = 100.0  # issue 10: the bot never waits 100 ms or more
 MODULE_LOCK_TIMEOUT_MS = 5000  # session_db's busy_timeout default
 DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 
-
-def session_state(i: int, holders: float, stale: float) -> tuple[str | None, bool]:
-    """User i's stored session id and whether it is stale (the same deterministic spread as bench_db)."""
-    bucket = (i * 7919) % 1000 / 1000.0
-    if bucket >= holders:
-        return None, False
-    return str(100000 + i), bucket < holders * stale
+# The same users, spread of session ids and memory figures as the SQLite benchmark.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_db import live_ids, memory_mb, reset_peak, session_state  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def user_id(i: int) -> str:
@@ -93,35 +89,6 @@ def targets(rows: int, holders: float, stale: float, which: str) -> list[str]:
         if sid is not None and (which == "all" or is_stale):
             found.append(user_id(i))
     return found
-
-
-def live_ids(rows: int, holders: float, stale: float) -> frozenset[str]:
-    found = set()
-    for i in range(rows):
-        sid, is_stale = session_state(i, holders, stale)
-        if sid is not None and not is_stale:
-            found.add(sid)
-    return frozenset(found)
-
-
-def memory_mb() -> tuple[float, float]:
-    """Current and peak resident memory of this process (VmRSS, VmHWM)."""
-    values = {}
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            key, _sep, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) / 1024.0
-    return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
-
-
-def reset_peak() -> None:
-    """Restart VmHWM from the current RSS (Linux: write 5 to /proc/self/clear_refs), so setup does not count as the peak."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
-            handle.write("5")
-    except OSError:
-        pass
 
 
 def pg_stamp(ms: int) -> str:

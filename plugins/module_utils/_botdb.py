@@ -52,8 +52,19 @@ def read_users(target: DbTarget) -> list[dict[str, t.Any]]:
     Rows are ordered by e-mail address; ``session_id`` is the stored id as stripped text, or None.
     """
     if target.engine == "postgresql":
-        return _pgdb.read_users(target)
+        return [user_row(row) for row in _pgdb.read_user_rows(target)]
     return read_sqlite_users(str(target.path))
+
+
+def user_row(row: t.Sequence[t.Any]) -> dict[str, t.Any]:
+    """A ``(id, account_id, email, phone, session id)`` row as the modules report it: ids as text, the session id stripped or None."""
+    return {
+        "user_id": str(row[0]),
+        "account_id": None if row[1] is None else str(row[1]),
+        "email": row[2],
+        "phone": row[3],
+        "session_id": (str(row[4]).strip() or None) if row[4] is not None else None,
+    }
 
 
 def read_sqlite_users(path: str) -> list[dict[str, t.Any]]:
@@ -83,13 +94,4 @@ def read_sqlite_users(path: str) -> list[dict[str, t.Any]]:
         raise WabotError(f"cannot read the users table of {path}: {exc} (is it a SQLite database? is it locked for long?)") from None
     finally:
         connection.close()
-    return [
-        {
-            "user_id": str(row[0]),
-            "account_id": None if row[1] is None else str(row[1]),
-            "email": row[2],
-            "phone": row[3],
-            "session_id": (str(row[4]).strip() or None) if row[4] is not None else None,
-        }
-        for row in rows
-    ]
+    return [user_row(row) for row in rows]

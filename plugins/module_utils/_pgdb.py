@@ -181,8 +181,9 @@ def iter_rows(conn: t.Any, keys: t.Sequence[str] | None, page_size: int) -> t.It
         yield from conn.execute(f"{_SELECT} WHERE id = ANY(%s) AND wasender_session_id IS NOT NULL ORDER BY id", (chunk,)).fetchall()
 
 
-def read_users(target: DbTarget, lock_timeout_ms: int = 10000) -> list[dict[str, t.Any]]:
-    """The bot's users (id, account, email, phone, session id as text), ordered by email, read on a read-only connection."""
+def read_user_rows(target: DbTarget, lock_timeout_ms: int = 10000) -> list[tuple[t.Any, ...]]:
+    """The bot's users as ``(id, account_id, email, phone, session id as text)``, ordered by email, read on a read-only
+    connection (``_botdb.read_users`` turns them into the modules' rows)."""
     psycopg = driver()
     conn = connect(target, read_only=True, lock_timeout_ms=lock_timeout_ms)
     try:
@@ -195,16 +196,7 @@ def read_users(target: DbTarget, lock_timeout_ms: int = 10000) -> list[dict[str,
         raise error(exc, target, lock_timeout_ms) from None
     finally:
         conn.close()
-    return [
-        {
-            "user_id": str(row[0]),
-            "account_id": None if row[1] is None else str(row[1]),
-            "email": row[2],
-            "phone": row[3],
-            "session_id": (str(row[4]).strip() or None) if row[4] is not None else None,
-        }
-        for row in rows
-    ]
+    return [tuple(row) for row in rows]
 
 
 def to_text(value: t.Any) -> t.Any:
