@@ -152,14 +152,15 @@ class Selection:
         if self.scope == "users" and self.keys is None:
             raise WabotError("scope=users needs the users to reset: set the users option")
 
-    def is_target(self, session_id: t.Any, updated_at: t.Any = None) -> bool:
+    def is_target(self, session_id: t.Any, updated_at: t.Any = None, tally: bool = True) -> bool:
+        """Whether a row holding ``session_id`` is to be reset; ``tally=False`` does not count a recent id (a second look)."""
         if session_id is None:
             return False
         if self.scope == "stale":
             if not is_stale(session_id, t.cast(frozenset, self.live_ids)):
                 return False
             if self.listed_at_ms is not None and not stored_before(updated_at, self.listed_at_ms):
-                self.recent += 1
+                self.recent += 1 if tally else 0
                 return False
             return True
         return True
@@ -255,11 +256,15 @@ def _locked_error(path: str, busy_timeout: int, done: int = 0, during: str = "re
     )
 
 
-def validate(conn: sqlite3.Connection, path: str, busy_timeout: int, full: bool = False) -> list[str]:
-    """Check the database (``PRAGMA quick_check`` or ``integrity_check``) and the ``users`` schema; return its columns."""
+def validate(conn: sqlite3.Connection, path: str, busy_timeout: int, full: bool = False, scan: bool = True) -> list[str]:
+    """Check the database (``PRAGMA quick_check`` or ``integrity_check``) and the ``users`` schema; return its columns.
+
+    ``scan=False`` checks the schema only: a whole-file check holds a read lock for as long as it reads the file
+    (seconds on millions of rows), and in rollback-journal mode that blocks every commit of the bot meanwhile.
+    """
     pragma = "integrity_check" if full else "quick_check"
     try:
-        problems = [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}").fetchall()]
+        problems = [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}").fetchall()] if scan else ["ok"]
         kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (TABLE,)).fetchone()
         columns = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({TABLE})").fetchall()]
     except sqlite3.OperationalError as exc:

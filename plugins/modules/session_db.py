@@ -387,6 +387,8 @@ from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
     sqlite_error,
     validate,
 )
+from ansible_collections.wabot.wasender.plugins.module_utils._sqliteundo import UndoResetter
+from ansible_collections.wabot.wasender.plugins.module_utils._sqliteundo import restore as restore_from_undo
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import sessions_by_id
 
 
@@ -395,6 +397,11 @@ from ansible_collections.wabot.wasender.plugins.module_utils._wasender import se
 # below 100 ms (tools/bench_pg.py, README "Performance").
 SQLITE_BATCH = 5000
 POSTGRES_BATCH = 1000
+# SQLite with backup_method=undo: at most this many consecutive rowids per batch; the window shrinks while a batch holds
+# the write lock longer than _sqliteundo.LOCK_TARGET_MS (a 20k-rowid window of the bot's users held it ~25-110 ms here).
+SQLITE_UNDO_BATCH = 20000
+# Pause between batches of backup_method=copy and PostgreSQL when batch_pause is not set.
+COPY_PAUSE = 0.02
 
 
 def _check_params(params: t.Mapping[str, t.Any]) -> None:
@@ -404,7 +411,7 @@ def _check_params(params: t.Mapping[str, t.Any]) -> None:
         raise WabotError(f"busy_timeout must not be negative (milliseconds), got {params['busy_timeout']}")
     if params["keep_backups"] < 0:
         raise WabotError(f"keep_backups must not be negative (0 keeps all), got {params['keep_backups']}")
-    if params["batch_pause"] < 0:
+    if params["batch_pause"] is not None and params["batch_pause"] < 0:
         raise WabotError(f"batch_pause must not be negative, got {params['batch_pause']}")
     if params["report_limit"] < -1:
         raise WabotError(f"report_limit must be -1 (no limit) or more, got {params['report_limit']}")
@@ -463,20 +470,58 @@ def _reset_failed(error: WabotError, done: Outcome) -> WabotError:
     return error
 
 
+def _sqlite_undo_reset(module: AnsibleModule, conn: sqlite3.Connection, path: str, selection: Selection, backup_dir: str) -> Outcome:
+    params = module.params
+    undo = None
+    if params["backup"]:
+        db_info = os.stat(path)
+        ensure_backup_dir(backup_dir, db_info)
+        undo = _undo.UndoLog(
+            backup_dir, os.path.basename(path), {"engine": "sqlite", "database": os.path.abspath(path)}, owner=(db_info.st_uid, db_info.st_gid)
+        )
+    resetter = UndoResetter(
+        conn,
+        path,
+        selection,
+        undo,
+        updated_at=params["updated_at"],
+        batch_size=params["batch_size"] or SQLITE_UNDO_BATCH,
+        batch_pause=params["batch_pause"],
+        busy_timeout=params["busy_timeout"],
+        report_limit=params["report_limit"],
+    )
+    try:
+        outcome = resetter.run()
+    except WabotError as error:
+        _attach_undo(resetter.outcome, undo, params["keep_backups"])
+        raise _reset_failed(error, resetter.outcome) from None
+    _attach_undo(outcome, undo, params["keep_backups"])
+    return outcome
+
+
 def run_sqlite(module: AnsibleModule, path: str, env: t.Mapping[str, str], result: dict[str, t.Any]) -> Outcome:
     params = {**module.params, "batch_size": module.params["batch_size"] or SQLITE_BATCH}
     check_file(path)
     busy_timeout = params["busy_timeout"]
     read_only = module.check_mode
+    restore_undo = bool(params["restore_from"]) and _undo.is_undo_file(params["restore_from"])
+    # The undo way back reads no whole file: no quick_check (seconds of read lock on millions of rows), only the schema.
+    by_undo = params["backup_method"] == "undo" and not params["restore_from"]
     conn = connect(path, read_only, busy_timeout)
     try:
-        validate(conn, path, busy_timeout)
+        validate(conn, path, busy_timeout, scan=not (by_undo or restore_undo))
         backup_dir = params["backup_dir"] or os.path.dirname(os.path.abspath(path))
         backup = partial(make_backup, conn, path, backup_dir, params["keep_backups"]) if params["backup"] and not read_only else None
         if read_only and params["backup"]:
             problem = backup_dir_problem(backup_dir)
             if problem:
                 raise WabotError(f"{problem}: the reset would fail before any write. Create it or set backup_dir to a writable directory")
+        if restore_undo:
+            result["restored_from"] = params["restore_from"]
+            _header, rows = _undo.read(params["restore_from"], "sqlite")
+            return restore_from_undo(
+                conn, path, rows, write=not read_only, batch_size=params["batch_size"], busy_timeout=busy_timeout, report_limit=params["report_limit"]
+            )
         if params["restore_from"]:
             result["restored_from"] = params["restore_from"]
             return restore_sessions(
@@ -492,6 +537,8 @@ def run_sqlite(module: AnsibleModule, path: str, env: t.Mapping[str, str], resul
         selection = _selection(module, user_store("sqlite", conn), env, result)
         if read_only:
             outcome = plan(conn, selection, params["report_limit"], max(params["batch_size"], 1000))
+        elif by_undo:
+            outcome = _sqlite_undo_reset(module, conn, path, selection, backup_dir)
         else:
             resetter = Resetter(
                 conn,
@@ -499,7 +546,7 @@ def run_sqlite(module: AnsibleModule, path: str, env: t.Mapping[str, str], resul
                 selection,
                 updated_at=params["updated_at"],
                 batch_size=params["batch_size"],
-                batch_pause=params["batch_pause"],
+                batch_pause=COPY_PAUSE if params["batch_pause"] is None else params["batch_pause"],
                 busy_timeout=busy_timeout,
                 report_limit=params["report_limit"],
                 backup=backup,
@@ -567,7 +614,7 @@ def run_postgresql(module: AnsibleModule, target: DbTarget, env: t.Mapping[str, 
                 undo,
                 updated_at=params["updated_at"],
                 batch_size=params["batch_size"],
-                batch_pause=params["batch_pause"],
+                batch_pause=COPY_PAUSE if params["batch_pause"] is None else params["batch_pause"],
                 lock_timeout_ms=lock_timeout,
                 report_limit=params["report_limit"],
             )
@@ -629,10 +676,11 @@ def main() -> None:
             users={"type": "list", "elements": "str"},
             updated_at={"type": "str", "choices": list(UPDATED_AT_MODES), "default": "null"},
             backup={"type": "bool", "default": True},
+            backup_method={"type": "str", "choices": ["undo", "copy"], "default": "undo"},
             backup_dir={"type": "path"},
             keep_backups={"type": "int", "default": 10},
             batch_size={"type": "int"},
-            batch_pause={"type": "float", "default": 0.02},
+            batch_pause={"type": "float"},
             busy_timeout={"type": "int", "default": 5000},
             report_limit={"type": "int", "default": 10000},
             restore_from={"type": "path"},
