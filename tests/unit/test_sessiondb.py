@@ -22,6 +22,7 @@ import pytest
 from tests.unit.sessiondb_support import dump, integrity, rows, run_module, seed, sessions, user_id
 
 from ansible_collections.wabot.wasender.plugins.module_utils import _sessiondb as sdb
+from ansible_collections.wabot.wasender.plugins.module_utils import _sqliteundo as sqliteundo
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 
 TOKEN = "pat-0123456789abcdef-secret"
@@ -252,7 +253,7 @@ def test_check_mode_stale_matches_the_real_run(tmp_path: Path, db: Path, wasende
 def test_backup_is_a_verified_private_copy_of_the_pre_reset_database(db: Path) -> None:
     os.chown(db, 65534, 65534) if os.geteuid() == 0 else None
     before = dump(db)
-    result = run_module({"path": str(db), "scope": "all"})
+    result = run_module({"path": str(db), "scope": "all", "backup_method": "copy"})
     backup = Path(result["backup_path"])
     assert backup.parent == db.parent and backup.name.startswith("whatsapp_bot.db.") and backup.name.endswith("Z.bak")
     info = backup.stat()
@@ -287,7 +288,7 @@ def test_backup_failing_integrity_check_stops_before_any_write(monkeypatch: pyte
 
     monkeypatch.setattr(sdb, "sqlite3", Sqlite3())
     digest, before = sha(db), rows(db)
-    result = run_module({"path": str(db), "scope": "all"})
+    result = run_module({"path": str(db), "scope": "all", "backup_method": "copy"})
     assert result.get("failed") is True, result
     assert "failed PRAGMA integrity_check" in result["msg"] and "Nothing was changed" in result["msg"], result["msg"]
     assert result["changed"] is False
@@ -300,7 +301,7 @@ def test_backup_dir_and_pruning(tmp_path: Path, db: Path) -> None:
     backups.mkdir()
     made = []
     for i in range(4):
-        result = run_module({"path": str(db), "scope": "users", "users": [user_id(i * 4)], "backup_dir": str(backups), "keep_backups": 2})
+        result = run_module({"path": str(db), "scope": "users", "users": [user_id(i * 4)], "backup_dir": str(backups), "keep_backups": 2, "backup_method": "copy"})
         assert result["changed"], result
         made.append(result["backup_path"])
     assert sorted(str(p) for p in backups.iterdir()) == sorted(made[-2:])
@@ -415,7 +416,7 @@ def test_no_backup_when_disabled(db: Path) -> None:
 
 def test_restore_from_backup_puts_session_ids_back(db: Path) -> None:
     original = sessions(db)
-    reset = run_module({"path": str(db), "scope": "all", "updated_at": "now"})
+    reset = run_module({"path": str(db), "scope": "all", "updated_at": "now", "backup_method": "copy"})
     assert sessions(db) != original
     preview = run_module({"path": str(db), "restore_from": reset["backup_path"]}, check=True)
     assert preview["changed"] and preview["count"] == 30
@@ -492,7 +493,7 @@ def _make(kind: str, tmp_path: Path) -> Path:
         ("text", "is not a SQLite database (its first bytes are not the SQLite header"),
         ("empty", "is an empty file, not a SQLite database"),
         ("truncated", "corrupt SQLite database: the file is shorter than the 100-byte SQLite header"),
-        ("corrupt", "is corrupt"),
+        ("corrupt", "is corrupt"),  # backup_method copy: PRAGMA quick_check (undo: see test_undo_path_runs_no_quick_check)
         ("bad_header_tail", "is corrupt or not a database"),
         ("no_users_table", "has no table 'users'"),
         ("missing_column", "lacks the column(s) wasender_session_id"),
@@ -503,7 +504,7 @@ def test_bad_inputs_fail_clearly_and_change_nothing(tmp_path: Path, kind: str, m
     path = _make(kind, tmp_path)
     before = sha(path) if path.is_file() else None
     names = sorted(p.name for p in tmp_path.iterdir())
-    result = run_module({"path": str(path), "scope": "all"})
+    result = run_module({"path": str(path), "scope": "all", **({"backup_method": "copy"} if kind == "corrupt" else {})})
     assert result.get("failed") is True, result
     assert message in result["msg"], result["msg"]
     assert (sha(path) if path.is_file() else None) == before
@@ -573,21 +574,23 @@ def test_lock_past_busy_timeout_fails_with_nothing_changed(db: Path, statement: 
     assert integrity(db) == ["ok"]
 
 
-def test_lock_after_the_first_batch_reports_the_rows_done_and_a_rerun_finishes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["undo", "copy"])
+def test_lock_after_the_first_batch_reports_the_rows_done_and_a_rerun_finishes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, method: str) -> None:
     path = tmp_path / "bot.db"
     seed(path, 30, lambda i: str(700 + i))
     before = rows(path)
     bot = sqlite3.connect(str(path), isolation_level=None)
-    emit = sdb.Resetter._emit  # pylint: disable=protected-access
+    resetter = sqliteundo.UndoResetter if method == "undo" else sdb.Resetter
+    emit = resetter._emit  # pylint: disable=protected-access
 
     def bot_takes_the_lock(self: t.Any, event: str, **info: t.Any) -> None:
         emit(self, event, **info)
         if event == "committed" and info["batch"] == 1 and not bot.in_transaction:
             bot.execute("BEGIN IMMEDIATE")  # the live bot holds the write lock past busy_timeout
 
-    monkeypatch.setattr(sdb.Resetter, "_emit", bot_takes_the_lock)
+    monkeypatch.setattr(resetter, "_emit", bot_takes_the_lock)
     try:
-        result = run_module({"path": str(path), "scope": "all", "batch_size": 10, "busy_timeout": 200})
+        result = run_module({"path": str(path), "scope": "all", "batch_size": 10, "busy_timeout": 200, "backup_method": method})
     finally:
         bot.execute("ROLLBACK")
         bot.close()
@@ -601,7 +604,7 @@ def test_lock_after_the_first_batch_reports_the_rows_done_and_a_rerun_finishes(m
     assert integrity(path) == ["ok"]
 
     monkeypatch.undo()
-    again = run_module({"path": str(path), "scope": "all", "batch_size": 10})
+    again = run_module({"path": str(path), "scope": "all", "batch_size": 10, "backup_method": method})
     assert again["changed"] is True and again["count"] == 20
     assert set(sessions(path).values()) == {(None, None)}
 
@@ -689,7 +692,7 @@ def test_hot_journal_is_explained_in_check_mode_and_rolled_back_by_a_real_run(tm
     preview = run_module({"path": str(path), "scope": "all"}, check=True)
     assert preview["failed"] and "hot journal" in preview["msg"] and "Nothing was changed" in preview["msg"]
     assert sha(path) == digest
-    result = run_module({"path": str(path), "scope": "all", "report_limit": 0})
+    result = run_module({"path": str(path), "scope": "all", "report_limit": 0, "backup_method": "copy"})
     assert result["changed"] and result["count"] == 3000 and result["reset"] == [] and result["reset_truncated"]
     assert dump(result["backup_path"]) and sessions(result["backup_path"]) == before  # the backup holds the rolled-back state
 

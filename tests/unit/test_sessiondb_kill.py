@@ -102,7 +102,7 @@ def test_sigkill_mid_reset_leaves_rows_old_or_reset_and_rerun_finishes(tmp_path:
     assert reset % BATCH == 0 and 0 < reset < USERS
     assert reset == committed if mode == "in_transaction" else reset in (committed, committed + BATCH)
 
-    result = run_module({"path": str(path), "scope": "all", "batch_size": BATCH, "updated_at": "now", "report_limit": 5})
+    result = run_module({"path": str(path), "scope": "all", "batch_size": BATCH, "updated_at": "now", "report_limit": 5, "backup_method": "copy"})
     assert result["changed"] is True and result["count"] == USERS - reset, result
     assert result["reset_truncated"] is True and len(result["reset"]) == 5
     assert all(sid is None for sid, _updated in sessions(path).values())
