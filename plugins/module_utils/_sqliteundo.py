@@ -206,8 +206,10 @@ class UndoResetter:
         asked = time.monotonic()
         self.conn.execute("BEGIN IMMEDIATE")
         locked = time.monotonic()
+        whole_window = every and keys is None
+        rows: list[tuple[t.Any, ...]] = []
         try:
-            if every and keys is None and self.sql_json:
+            if whole_window and self.sql_json:
                 # Every row holding an id in the window is a target: SQLite writes the undo lines itself, the rows
                 # are never turned into Python objects (only the few still to be reported).
                 count, text, shown = self._window_lines(t.cast(int, low), t.cast(int, high), room)
@@ -222,7 +224,7 @@ class UndoResetter:
                 if self.undo is not None:
                     self.undo.append_lines(lines, count)  # on disk before the rows change
                 self._emit("undo_written", rows=count, done=self.outcome.count, path=self.undo.path if self.undo else None)
-                self._update(rows if not (every and keys is None and self.sql_json) else [], low, high, every and keys is None)
+                self._update(rows, low, high, whole_window)
             self._emit("before_commit", rows=count, done=self.outcome.count)
             self.conn.execute("COMMIT")
         except BaseException:

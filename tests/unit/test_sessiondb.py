@@ -301,7 +301,8 @@ def test_backup_dir_and_pruning(tmp_path: Path, db: Path) -> None:
     backups.mkdir()
     made = []
     for i in range(4):
-        result = run_module({"path": str(db), "scope": "users", "users": [user_id(i * 4)], "backup_dir": str(backups), "keep_backups": 2, "backup_method": "copy"})
+        args = {"path": str(db), "scope": "users", "users": [user_id(i * 4)], "backup_dir": str(backups), "keep_backups": 2, "backup_method": "copy"}
+        result = run_module(args)
         assert result["changed"], result
         made.append(result["backup_path"])
     assert sorted(str(p) for p in backups.iterdir()) == sorted(made[-2:])

@@ -195,3 +195,16 @@ def test_killed_between_undo_write_and_commit_leaves_a_restorable_state(tmp_path
     restored = run_module({"path": str(path), "restore_from": undo_path})
     assert restored["changed"] and restored["count"] == 2 * batch  # batch 3's rows hold their id: left alone
     assert sessions(path) == original and integrity(path) == ["ok"]
+
+
+def test_undo_files_are_pruned_to_keep_backups_and_none_without_backup(tmp_path: Path, db: Path) -> None:
+    backups = tmp_path / "undo"
+    made = []
+    for i in range(3):
+        result = run_module({"path": str(db), "scope": "users", "users": [user_id(i)], "backup_dir": str(backups), "keep_backups": 2})
+        made.append(result["backup_path"])
+    assert sorted(str(p) for p in backups.iterdir()) == sorted(made[1:]) and result["backups_pruned"] == [made[0]]
+    assert (backups.stat().st_mode & 0o777) == 0o700
+    names = sorted(p.name for p in tmp_path.iterdir())
+    plain = run_module({"path": str(db), "scope": "users", "users": [user_id(9)], "backup": False})
+    assert plain["changed"] and plain["backup_path"] is None and sorted(p.name for p in tmp_path.iterdir()) == names
