@@ -158,7 +158,7 @@ options:
     description:
       - Seconds to wait between two batches, so that the bot's own writes get the lock in between.
       - Not set - V(0.02) with O(backup_method=copy) and on PostgreSQL. With O(backup_method=undo) the pause follows SQLite's
-        default busy handler (used by the bot's node-sqlite3): it lasts until another connection committed (the database's
+        default busy handler (used by the bot's node-sqlite3) - it lasts until another connection committed (the database's
         change counter moved) or, at most, until a writer that has waited since the batch began has retried (5-105 ms, by how
         long the batch held the lock).
     type: float
