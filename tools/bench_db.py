@@ -401,9 +401,13 @@ def main() -> None:
         "environment": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "machine": platform.machine(), "cpus": os.cpu_count()},
         "scenarios": results,
         "notes": [
-            "total s of the module scenarios includes file and schema validation (PRAGMA quick_check), the backup and the pauses between batches.",
-            "The module's reads (quick_check, the one-step backup, each page read) hold a read lock: the bot's worst write wait"
-            " (bot write max) comes from them, not from the write batches (lock hold max). The bot's p99 shows the batches.",
+            "total s of the module scenarios includes file and schema validation (module_*: PRAGMA quick_check), the backup"
+            " (module_*: the whole-file copy; undo_*: the undo file, written inside the batches) and the pauses between batches.",
+            "module_* (backup_method copy): quick_check and the one-step backup hold a read lock for seconds, which blocks the bot's"
+            " commits: the bot's worst write wait comes from them. undo_* (backup_method undo, the default) reads nothing whole:"
+            " the bot waits at most for one batch (lock hold max) and one step of its busy handler.",
+            "× CLI divides by the first raw_cli run; the 1-minute load average at the end of each run is in the last column"
+            " (the machine may be shared).",
             "The raw UPDATE holds the write lock for its whole run: every write of the bot waits that long (or fails once its busy timeout is shorter).",
         ],
     }
