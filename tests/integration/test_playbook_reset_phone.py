@@ -19,8 +19,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_a_user_without_phone_is_not_reset(fleet_factory, tmp_path, method):
     fleet = fleet_factory(
         [
-            HostSpec(name="nophone", groups=["bots"], users=[UserSpec(email="a@nophone.test", state="stale", phone=""),
-                                                               UserSpec(email="b@nophone.test", state="connected")]),
+            HostSpec(
+                name="nophone",
+                groups=["bots"],
+                users=[UserSpec(email="a@nophone.test", state="stale", phone=""), UserSpec(email="b@nophone.test", state="connected")],
+            ),
             HostSpec(name="fine", groups=["bots"], users=[UserSpec(email="c@fine.test", state="stale")]),
         ],
         name=f"phone-{method}",

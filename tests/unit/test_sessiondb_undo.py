@@ -115,7 +115,7 @@ def _corrupt_another_table(path: Path) -> None:
     """Fill a table the reset never reads, then scribble over its last b-tree page: users stay readable."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE messages (body text)")
-    conn.executemany("INSERT INTO messages VALUES (?)", [("x" * 900,) for _ in range(200)])
+    conn.executemany("INSERT INTO messages VALUES (?)", [("x" * 900,)] * 200)
     conn.close()
     data = bytearray(path.read_bytes())
     page = 4096
