@@ -129,6 +129,7 @@ class UndoResetter:
         self.report_limit = report_limit
         self.hook = hook
         self.window = batch_size
+        self.owed_pause = False
         self.sql_json = has_json(conn)
         self.outcome = Outcome()
 
@@ -194,14 +195,16 @@ class UndoResetter:
 
     def _batch(self, low: int | None = None, high: int | None = None, keys: t.Sequence[int] | None = None) -> None:
         every = self.selection.scope == "all"
+        if self.owed_pause:
+            # Before any read: a read lock now would hold up the commit of the writer that waited for the last batch.
+            self.owed_pause = False
+            self._pause()
         expected: dict[int, tuple[t.Any, t.Any]] | None = None
         if not every:
             # Unlocked look first: take the write lock only for a window that holds targets.
             expected = {raw[0]: (raw[1], raw[3]) for raw in self._read(low, high, keys, False) if self.selection.is_target(raw[3], raw[4])}
             if not expected:
                 return
-        if self.outcome.batches:
-            self._pause()
         room = -1 if self.report_limit < 0 else max(0, self.report_limit - len(self.outcome.reset))
         asked = time.monotonic()
         self.conn.execute("BEGIN IMMEDIATE")
@@ -232,6 +235,7 @@ class UndoResetter:
             raise
         released = time.monotonic()
         hold = (released - locked) * 1000.0
+        self.owed_pause = True
         self.outcome.batches += 1
         self.outcome.lock_wait_ms.append((locked - asked) * 1000.0)
         self.outcome.lock_hold_ms.append(hold)
