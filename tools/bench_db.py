@@ -147,6 +147,8 @@ def reset_peak() -> None:
 def scenario(name: str, db: str, args: argparse.Namespace) -> dict[str, t.Any]:
     """Run one scenario in this process; return its figures."""
     from ansible_collections.wabot.wasender.plugins.module_utils import _sessiondb as sdb
+    from ansible_collections.wabot.wasender.plugins.module_utils import _sqlitebackup as sqlitebackup
+    from ansible_collections.wabot.wasender.plugins.module_utils import _sqlitedb as sqlitedb
 
     base_rss = memory_mb()[0]
     figures: dict[str, t.Any] = {"scenario": name}
@@ -161,9 +163,9 @@ def scenario(name: str, db: str, args: argparse.Namespace) -> dict[str, t.Any]:
             base_rss = memory_mb()[0]
         reset_peak()
         started = time.monotonic()
-        conn = sdb.connect(db, False, 10000)
-        sdb.check_file(db)
-        sdb.validate(conn, db, 10000, scan=False)
+        conn = sqlitedb.connect(db, False, 10000)
+        sqlitedb.check_file(db)
+        sqlitedb.validate(conn, db, 10000, scan=False)
         figures["validate_s"] = round(time.monotonic() - started, 3)
         undo = _undo.UndoLog(os.path.dirname(db), os.path.basename(db), {"engine": "sqlite", "database": db}) if args.backup else None
         outcome = _sqliteundo.UndoResetter(conn, db, selection, undo, batch_size=args.undo_batch_size, batch_pause=args.undo_pause,
@@ -193,17 +195,17 @@ def scenario(name: str, db: str, args: argparse.Namespace) -> dict[str, t.Any]:
             base_rss = memory_mb()[0]  # the id set is the caller's input (from the one list call), not the reset's
         reset_peak()
         started = time.monotonic()
-        conn = sdb.connect(db, name == "check_all", 10000)
-        sdb.check_file(db)
-        sdb.validate(conn, db, 10000)
+        conn = sqlitedb.connect(db, name == "check_all", 10000)
+        sqlitedb.check_file(db)
+        sqlitedb.validate(conn, db, 10000)
         figures["validate_s"] = round(time.monotonic() - started, 3)
         if name == "check_all":
             outcome = sdb.plan(conn, selection, report_limit=10000, page_size=args.batch_size)
         else:
             backup = None
             if args.backup:
-                def backup() -> sdb.Backup:
-                    return sdb.make_backup(conn, db, os.path.dirname(db), 1)
+                def backup() -> sqlitebackup.Backup:
+                    return sqlitebackup.make_backup(conn, db, os.path.dirname(db), 1)
             resetter = sdb.Resetter(conn, db, selection, batch_size=args.batch_size, batch_pause=args.batch_pause, busy_timeout=10000,
                                     report_limit=10000, backup=backup)
             outcome = resetter.run()

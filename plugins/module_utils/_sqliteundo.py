@@ -29,20 +29,8 @@ import typing as t
 
 from ansible_collections.wabot.wasender.plugins.module_utils import _undo
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
-from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
-    IN_CHUNK,
-    TABLE,
-    UPDATED_AT_MODES,
-    Hook,
-    Outcome,
-    Selection,
-    UserRow,
-    _chunks,
-    _is_locked,
-    _locked_error,
-    _marks,
-    now_ms,
-)
+from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import UPDATED_AT_MODES, Hook, Outcome, Selection, UserRow, now_ms
+from ansible_collections.wabot.wasender.plugins.module_utils._sqlitedb import IN_CHUNK, TABLE, _chunks, _is_locked, _locked_error, _marks
 
 ENGINE = "sqlite"
 # SQLite's default busy handler (sqliteDefaultBusyCallback, with usleep): the sleeps of a waiting writer, in ms.

@@ -403,21 +403,15 @@ from ansible_collections.wabot.wasender.plugins.module_utils._health import WASE
 from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
     SCOPES,
     UPDATED_AT_MODES,
-    Backup,
     Outcome,
     Resetter,
     Selection,
-    backup_dir_problem,
-    check_file,
-    connect,
-    ensure_backup_dir,
-    make_backup,
     now_ms,
     plan,
     restore_sessions,
-    sqlite_error,
-    validate,
 )
+from ansible_collections.wabot.wasender.plugins.module_utils._sqlitebackup import Backup, backup_dir_problem, ensure_backup_dir, make_backup
+from ansible_collections.wabot.wasender.plugins.module_utils._sqlitedb import check_file, connect, sqlite_error, validate
 from ansible_collections.wabot.wasender.plugins.module_utils._sqliteundo import UndoResetter
 from ansible_collections.wabot.wasender.plugins.module_utils._sqliteundo import restore as restore_from_undo
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import sessions_by_id

@@ -22,6 +22,8 @@ import pytest
 from tests.unit.sessiondb_support import dump, integrity, rows, run_module, seed, sessions, user_id
 
 from ansible_collections.wabot.wasender.plugins.module_utils import _sessiondb as sdb
+from ansible_collections.wabot.wasender.plugins.module_utils import _sqlitebackup as sqlitebackup
+from ansible_collections.wabot.wasender.plugins.module_utils import _sqlitedb as sqlitedb
 from ansible_collections.wabot.wasender.plugins.module_utils import _sqliteundo as sqliteundo
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 
@@ -213,7 +215,7 @@ def test_scope_stale_empty_database_needs_no_wasender(tmp_path: Path) -> None:
 def test_stale_selection_compares_ids_as_strings(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     seed(path, 6, lambda i: str(100 + i))
-    conn = sdb.connect(str(path), False, 1000)
+    conn = sqlitedb.connect(str(path), False, 1000)
     try:
         selection = sdb.Selection("stale", live_ids=frozenset({"100", "102", "104"}))
         outcome = sdb.Resetter(conn, str(path), selection).run()
@@ -286,7 +288,7 @@ def test_backup_failing_integrity_check_stops_before_any_write(monkeypatch: pyte
                 kwargs["factory"] = _CorruptCopy
             return real.connect(path, *args, **kwargs)
 
-    monkeypatch.setattr(sdb, "sqlite3", Sqlite3())
+    monkeypatch.setattr(sqlitebackup, "sqlite3", Sqlite3())
     digest, before = sha(db), rows(db)
     result = run_module({"path": str(db), "scope": "all", "backup_method": "copy"})
     assert result.get("failed") is True, result
@@ -308,7 +310,7 @@ def test_backup_dir_and_pruning(tmp_path: Path, db: Path) -> None:
     assert sorted(str(p) for p in backups.iterdir()) == sorted(made[-2:])
     assert result["backups_pruned"] == [made[1]]
     (backups / "unrelated.db.bak").write_text("x")
-    assert sdb.list_backups(str(db), str(backups)) == sorted(made[-2:])
+    assert sqlitebackup.list_backups(str(db), str(backups)) == sorted(made[-2:])
 
 
 def test_missing_backup_dir_is_created_0700_like_the_database(tmp_path: Path, db: Path) -> None:
@@ -622,7 +624,7 @@ def test_row_changed_by_the_bot_between_read_and_lock_is_left_alone(tmp_path: Pa
         if event == "committed" and info["batch"] == 1:  # rows of batch 2 were read already
             other.execute("UPDATE users SET wasender_session_id = '999', wasender_session_updated_at = 1 WHERE id = ?", (user_id(7),))
 
-    conn = sdb.connect(str(path), False, 1000)
+    conn = sqlitedb.connect(str(path), False, 1000)
     try:
         outcome = sdb.Resetter(conn, str(path), sdb.Selection("all"), batch_size=5, hook=bot_writes, report_limit=3).run()
     finally:
@@ -637,7 +639,7 @@ def test_row_changed_by_the_bot_between_read_and_lock_is_left_alone(tmp_path: Pa
 def test_small_reset_is_one_transaction_large_one_is_windowed(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     seed(path, 400, lambda i: str(i) if i % 50 == 0 else None)  # 8 scattered targets
-    conn = sdb.connect(str(path), False, 1000)
+    conn = sqlitedb.connect(str(path), False, 1000)
     try:
         small = sdb.Resetter(conn, str(path), sdb.Selection("all"), batch_size=8).run()
         assert (small.count, small.batches) == (8, 1)  # up to batch_size rows: all or nothing
@@ -645,7 +647,7 @@ def test_small_reset_is_one_transaction_large_one_is_windowed(tmp_path: Path) ->
         conn.close()
     path2 = tmp_path / "bot2.db"
     seed(path2, 400, lambda i: str(i) if i % 50 == 0 else None)
-    conn = sdb.connect(str(path2), False, 1000)
+    conn = sqlitedb.connect(str(path2), False, 1000)
     try:
         large = sdb.Resetter(conn, str(path2), sdb.Selection("all"), batch_size=7).run()
         assert (large.count, large.batches) == (8, 8)  # larger: each batch within 7 consecutive rowids
@@ -656,7 +658,7 @@ def test_small_reset_is_one_transaction_large_one_is_windowed(tmp_path: Path) ->
 def test_plan_streams_and_counts_beyond_the_report_limit(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     seed(path, 2500, str)
-    conn = sdb.connect(str(path), True, 1000)
+    conn = sqlitedb.connect(str(path), True, 1000)
     try:
         outcome = sdb.plan(conn, sdb.Selection("all"), report_limit=10, page_size=300)
     finally:

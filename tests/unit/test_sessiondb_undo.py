@@ -145,10 +145,10 @@ def test_busy_pause_covers_the_next_wake_up_of_a_waiting_writer() -> None:
 
 CHILD = r"""
 import json, os, sys, time
-from ansible_collections.wabot.wasender.plugins.module_utils import _sessiondb as sdb, _sqliteundo, _undo
+from ansible_collections.wabot.wasender.plugins.module_utils import _sessiondb as sdb, _sqlitedb, _sqliteundo, _undo
 
 path, batch = sys.argv[1], int(sys.argv[2])
-conn = sdb.connect(path, False, 5000)
+conn = _sqlitedb.connect(path, False, 5000)
 undo = _undo.UndoLog(os.path.dirname(path), os.path.basename(path), {"engine": "sqlite", "database": path})
 
 def hook(event, info):
