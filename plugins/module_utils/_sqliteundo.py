@@ -41,6 +41,7 @@ PAUSE_MARGIN_MS = 5.0
 # A writer waiting for a batch waits its hold, at most one busy-handler step (<= 25 ms up to 78 ms) and its own commit.
 LOCK_TARGET_MS = 35.0
 MIN_WINDOW = 256
+FIRST_WINDOW = 4096
 _ROW_JSON = (
     "json_object('email', email, 'id', id, 'wasender_session_id', wasender_session_id,"
     " 'wasender_session_updated_at', wasender_session_updated_at)"
@@ -116,7 +117,8 @@ class UndoResetter:
         self.busy_timeout = busy_timeout
         self.report_limit = report_limit
         self.hook = hook
-        self.window = batch_size
+        # Automatic pacing starts small and doubles while batches are quick: the first batch's cost is unknown.
+        self.window = batch_size if batch_pause is not None else min(batch_size, FIRST_WINDOW)
         self.owed_pause = False
         self.sql_json = has_json(conn)
         self.outcome = Outcome()
@@ -155,7 +157,7 @@ class UndoResetter:
         finally:
             self.outcome.seconds = time.monotonic() - started
             if self.undo is not None:
-                self.undo.close()
+                self.undo.discard_if_empty()
         return self.outcome
 
     def _rollback(self) -> None:
@@ -194,6 +196,8 @@ class UndoResetter:
             if not expected:
                 return
         room = -1 if self.report_limit < 0 else max(0, self.report_limit - len(self.outcome.reset))
+        if self.undo is not None:
+            self.undo.open()  # creating the file (header, fsyncs of file and directory) is no work for the write lock
         asked = time.monotonic()
         self.conn.execute("BEGIN IMMEDIATE")
         locked = time.monotonic()

@@ -72,6 +72,21 @@ class UndoLog:
         except OSError as exc:
             raise WabotError(f"cannot write the undo file {self.path}: {exc.strerror or exc}; the batch was not committed") from None
 
+    def open(self) -> None:
+        """Create the file (header written and fsynced) now, for example before a lock is taken; nothing if it exists."""
+        if self._fd is None:
+            self._open()
+
+    def discard_if_empty(self) -> None:
+        """Close, and delete a file that holds no row (opened ahead of a batch that found nothing to change)."""
+        self.close()
+        if self.path and not self.rows:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            self.path = None
+
     def append(self, rows: t.Sequence[t.Mapping[str, t.Any]]) -> None:
         """Write ``rows`` and fsync them; raises before returning when they are not on disk."""
         if not rows:
