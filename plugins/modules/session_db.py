@@ -148,8 +148,8 @@ options:
       - Defaults to C(20000) on SQLite with O(backup_method=undo), C(5000) with O(backup_method=copy), and C(1000) on PostgreSQL
         (where each changed row is a new row version with its index entries, so a batch holds the bot's rows longer).
       - With O(backup_method=undo) (O(scope=all) or V(stale)) each batch is the rows holding an id within at most O(batch_size)
-        consecutive rowids, read under the write lock; while O(batch_pause) is not set, that window halves when a batch held the
-        lock longer than about 60 ms (a slow or busy disk) and grows back to O(batch_size) when batches are quick.
+        consecutive rowids, read under the write lock; while O(batch_pause) is not set, that window starts at 4096 rowids,
+        doubles while a batch holds the lock under 35 ms and halves when one held it longer than about 60 ms (a slow or busy disk).
       - A reset of up to O(batch_size) rows is one transaction (all or nothing). A larger one commits batch by batch,
         each batch at most O(batch_size) rows lying within O(batch_size) consecutive rows of the table, so that also
         scattered (stale) users dirty few pages per batch and the write lock is held briefly.
