@@ -127,7 +127,7 @@ def main() -> int:
         group_vars.mkdir(exist_ok=True)
         (group_vars / "api_hosts.yml").write_text("---\n# Reset through the bot's API.\nreset_method: api\n", encoding="utf-8")
         (group_vars / "db_hosts.yml").write_text(
-            "---\n# Reset in the bot's database (SQLite: backup first; PostgreSQL: undo file first), then restart the bot.\n"
+            "---\n# Reset in the bot's database (each batch's rows to an undo file first), then restart the bot.\n"
             "reset_method: db\n",
             encoding="utf-8",
         )
@@ -169,9 +169,11 @@ def main() -> int:
         for png in pngs:
             print(f"  QR code PNG:   {png}")
         for host in fleet.bots:
-            saved = sorted(Path(host.db_path).parent.glob("*.bak")) if host.db_path else sorted(Path(host.env_path).parent.glob("*.undo.jsonl"))
+            # SQLite: undo files by default (backup_method copy: *.bak backups); PostgreSQL: undo files next to the .env
+            folder = Path(host.db_path).parent if host.db_path else Path(host.env_path).parent
+            saved = sorted([*folder.glob("*.undo.jsonl"), *folder.glob("*.bak")])
             for backup in saved:
-                kind = "DB backup:  " if host.db_path else "undo file:  "
+                kind = "DB backup:  " if backup.suffix == ".bak" else "undo file:  "
                 print(f"  {kind}   {backup} (mode {oct(backup.stat().st_mode & 0o777)})")
         ok = rc != 0 and rc_reset == 0 and rc_after == 0 and deleted > 0 and not any(orphans.values()) and len(phones.accepted) == 4
     except KeyboardInterrupt:

@@ -5,7 +5,7 @@
 
 Used by the modules that only look at the database (``session_info``, ``session_orphans``) and by ``session_db``'s
 selection (``UserStore``); writes are ``_sessiondb``'s (SQLite) and ``_pgreset``'s (PostgreSQL) business. A SQLite
-file is opened with ``mode=ro`` through ``_sessiondb.connect``: not a byte of it changes, and a missing file is never
+file is opened with ``mode=ro`` through ``_sqlitedb.connect``: not a byte of it changes, and a missing file is never
 created; a PostgreSQL connection is read-only (``_pgdb.connect``).
 """
 
@@ -17,10 +17,10 @@ import typing as t
 from dataclasses import dataclass
 from functools import partial
 
-from ansible_collections.wabot.wasender.plugins.module_utils import _pgdb, _sessiondb
+from ansible_collections.wabot.wasender.plugins.module_utils import _pgdb, _sqlitedb
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DbTarget
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
-from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import connect
+from ansible_collections.wabot.wasender.plugins.module_utils._sqlitedb import connect
 
 USER_COLUMNS = ("id", "account_id", "email", "phone", "wasender_session_id")
 READ_BUSY_TIMEOUT_MS = 10000
@@ -37,7 +37,7 @@ class UserStore:
 
 
 def user_store(engine: str, conn: t.Any) -> UserStore:
-    module = _sessiondb if engine == "sqlite" else _pgdb
+    module = _sqlitedb if engine == "sqlite" else _pgdb
     return UserStore(
         any_session_ids=partial(module.any_session_ids, conn),
         iter_stored_ids=partial(module.iter_stored_ids, conn),

@@ -18,35 +18,36 @@ connections open and uses the default rollback journal, so every write here:
 Rows are streamed with keyset pagination on ``rowid``: memory stays bounded by the batch
 size (plus at most ``report_limit`` reported rows), whatever the size of ``users``.
 Table and column names are constants; every value is bound as a parameter.
+
+This file holds the selection, the outcome and the reset with a whole-file copy as the way back
+(``backup_method: copy``). SQLite access (file checks, connections, validation, reads) is ``_sqlitedb``,
+the verified copies ``_sqlitebackup``, the reset with a row-level undo file and its restore ``_sqliteundo``.
 """
 
 from __future__ import annotations
 
-import datetime
-import os
-import re
-import shutil
 import sqlite3
-import stat
 import time
 import typing as t
 from array import array
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._health import is_stale, parse_timestamp
-from ansible_collections.wabot.wasender.plugins.module_utils._undo import fsync_dir
+from ansible_collections.wabot.wasender.plugins.module_utils._sqlitebackup import Backup
+from ansible_collections.wabot.wasender.plugins.module_utils._sqlitedb import (
+    TABLE,
+    _chunks,
+    _is_locked,
+    _locked_error,
+    _marks,
+    check_file,
+    connect,
+    validate,
+)
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-TABLE = "users"
-REQUIRED_COLUMNS = ("id", "email", "wasender_session_id", "wasender_session_updated_at")
 SCOPES = ("stale", "all", "users")
 UPDATED_AT_MODES = ("null", "now")
-# Bound parameters per statement: far below SQLITE_MAX_VARIABLE_NUMBER of any SQLite (999 before 3.32).
-IN_CHUNK = 500
-BACKUP_STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
-_BACKUP_STAMP_RE = r"\d{8}T\d{6}\.\d{6}Z"
 
 _SELECT_ROWS = f"SELECT rowid, id, email, wasender_session_id, wasender_session_updated_at FROM {TABLE}"  # nosec - constant identifiers
 
@@ -69,16 +70,6 @@ class UserRow:
             "email": self.email,
             "previous_session_id": None if self.session_id is None else str(self.session_id),
         }
-
-
-@dataclass
-class Backup:
-    """A verified backup file and the older backups pruned after it was written."""
-
-    path: str
-    size: int
-    seconds: float
-    pruned: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -152,14 +143,15 @@ class Selection:
         if self.scope == "users" and self.keys is None:
             raise WabotError("scope=users needs the users to reset: set the users option")
 
-    def is_target(self, session_id: t.Any, updated_at: t.Any = None) -> bool:
+    def is_target(self, session_id: t.Any, updated_at: t.Any = None, tally: bool = True) -> bool:
+        """Whether a row holding ``session_id`` is to be reset; ``tally=False`` does not count a recent id (a second look)."""
         if session_id is None:
             return False
         if self.scope == "stale":
             if not is_stale(session_id, t.cast(frozenset, self.live_ids)):
                 return False
             if self.listed_at_ms is not None and not stored_before(updated_at, self.listed_at_ms):
-                self.recent += 1
+                self.recent += 1 if tally else 0
                 return False
             return True
         return True
@@ -179,164 +171,6 @@ def stored_before(updated_at: t.Any, moment_ms: int) -> bool:
 def now_ms() -> int:
     """Epoch milliseconds, the form the bot (JavaScript ``Date``) writes into date columns."""
     return int(time.time() * 1000)
-
-
-def _chunks(items: t.Sequence[t.Any], size: int = IN_CHUNK) -> t.Iterator[t.Sequence[t.Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
-
-
-def _is_locked(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "database is locked" in text or "database table is locked" in text or "database schema is locked" in text
-
-
-def check_file(path: str, what: str = "path") -> int:
-    """Fail clearly unless ``path`` is an existing, readable regular file with the SQLite header; return its size."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise WabotError(f"{what} {path} does not exist: point {what} at the bot's SQLite file (for example backend/database/whatsapp_bot.db)") from None
-    except OSError as exc:
-        raise WabotError(f"cannot stat {what} {path}: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise WabotError(f"{what} {path} is a directory, not a SQLite database file: point {what} at the database file inside it")
-    if not stat.S_ISREG(info.st_mode):
-        raise WabotError(f"{what} {path} is not a regular file, so it is not a SQLite database")
-    try:
-        with open(path, "rb") as handle:
-            header = handle.read(100)
-    except OSError as exc:
-        raise WabotError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if not header:
-        raise WabotError(f"{what} {path} is an empty file, not a SQLite database: is this the bot's database?")
-    if not header.startswith(SQLITE_HEADER):
-        raise WabotError(
-            f"{what} {path} is not a SQLite database (its first bytes are not the SQLite header 'SQLite format 3'):"
-            " is this the bot's database file?"
-        )
-    if len(header) < 100:
-        raise WabotError(f"{what} {path} is a corrupt SQLite database: the file is shorter than the 100-byte SQLite header")
-    return info.st_size
-
-
-def connect(path: str, read_only: bool, busy_timeout: int) -> sqlite3.Connection:
-    """Open an existing database (never create one); read-only connections cannot change a byte of the file.
-
-    ``busy_timeout`` is in milliseconds. Transactions are explicit (autocommit mode).
-    """
-    mode = "ro" if read_only else "rw"
-    uri = f"file:{quote(os.path.abspath(path))}?mode={mode}"
-    try:
-        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout / 1000.0, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise WabotError(f"cannot open SQLite database {path}: {exc}") from None
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout)}")
-    return conn
-
-
-def sqlite_error(exc: sqlite3.Error, path: str, busy_timeout: int) -> WabotError:
-    """A WabotError for an SQLite error raised while reading, before any write."""
-    if _is_locked(exc):
-        return _locked_error(path, busy_timeout)
-    return WabotError(f"SQLite error while reading {path}: {exc}. Nothing was changed")
-
-
-def _locked_error(path: str, busy_timeout: int, done: int = 0, during: str = "reading it") -> WabotError:
-    rows = f"{done} rows were reset before; run the module again to finish" if done else "nothing was changed"
-    return WabotError(
-        f"database is locked: another connection (the running bot?) held {path} longer than busy_timeout={busy_timeout} ms"
-        f" while {during}; {rows}. Retry, raise busy_timeout, or stop the bot",
-        count=done,
-    )
-
-
-def validate(conn: sqlite3.Connection, path: str, busy_timeout: int, full: bool = False) -> list[str]:
-    """Check the database (``PRAGMA quick_check`` or ``integrity_check``) and the ``users`` schema; return its columns."""
-    pragma = "integrity_check" if full else "quick_check"
-    try:
-        problems = [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}").fetchall()]
-        kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (TABLE,)).fetchone()
-        columns = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({TABLE})").fetchall()]
-    except sqlite3.OperationalError as exc:
-        if _is_locked(exc):
-            raise _locked_error(path, busy_timeout, during="checking it") from None
-        if "readonly" in str(exc).replace(" ", "").lower() and os.path.exists(f"{path}-journal"):
-            raise WabotError(
-                f"SQLite database {path} has a hot journal ({path}-journal) left by an interrupted write: a read-only open"
-                " (check mode) cannot roll it back. Run once without check mode, or let the bot open it, to roll it back. Nothing was changed"
-            ) from None
-        raise WabotError(f"cannot read SQLite database {path}: {exc}. Nothing was changed") from None
-    except sqlite3.DatabaseError as exc:
-        raise WabotError(f"SQLite database {path} is corrupt or not a database ({exc}): restore it from a backup. Nothing was changed") from None
-    if problems != ["ok"]:
-        shown = "; ".join(problems[:5])
-        raise WabotError(f"SQLite database {path} is corrupt (PRAGMA {pragma}: {shown}): restore it from a backup. Nothing was changed")
-    if kind is None:
-        raise WabotError(f"SQLite database {path} has no table {TABLE!r}: is this the bot's database (run its migrations first)? Nothing was changed")
-    if kind[0] != "table":
-        raise WabotError(f"{TABLE!r} in {path} is a {kind[0]}, not a table: this is not the bot's schema. Nothing was changed")
-    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
-    if missing:
-        raise WabotError(
-            f"table {TABLE!r} in {path} lacks the column(s) {', '.join(missing)} (it has {', '.join(columns)}):"
-            " this is not the bot's schema, or its migrations have not run. Nothing was changed"
-        )
-    try:
-        conn.execute(f"SELECT rowid FROM {TABLE} LIMIT 1").fetchall()
-    except sqlite3.DatabaseError as exc:
-        raise WabotError(f"table {TABLE!r} in {path} has no rowid ({exc}): this is not the bot's schema. Nothing was changed") from None
-    return columns
-
-
-def any_session_ids(conn: sqlite3.Connection) -> bool:
-    """Whether any user holds a session id (no need to ask Wasender otherwise)."""
-    return conn.execute(f"SELECT 1 FROM {TABLE} WHERE wasender_session_id IS NOT NULL LIMIT 1").fetchone() is not None
-
-
-def iter_stored_ids(conn: sqlite3.Connection, page_size: int = 5000) -> t.Iterator[str]:
-    """Every stored session id, streamed in rowid order (short reads, no lock held between pages)."""
-    last = -(2 ** 63)
-    query = f"SELECT rowid, wasender_session_id FROM {TABLE} WHERE rowid > ? AND wasender_session_id IS NOT NULL ORDER BY rowid LIMIT ?"
-    while True:
-        page = conn.execute(query, (last, page_size)).fetchall()
-        for _rowid, session_id in page:
-            yield str(session_id)
-        if len(page) < page_size:
-            return
-        last = page[-1][0]
-
-
-def known_user_ids(conn: sqlite3.Connection, user_ids: t.Iterable[str]) -> set[str]:
-    """Which of ``user_ids`` are users of this database (primary-key look-ups)."""
-    found: set[str] = set()
-    for chunk in _chunks(sorted(user_ids)):
-        found.update(str(row[0]) for row in conn.execute(f"SELECT id FROM {TABLE} WHERE id IN ({_marks(len(chunk))})", tuple(chunk)))
-    return found
-
-
-def resolve_users(conn: sqlite3.Connection, entries: t.Sequence[str]) -> tuple[int, ...]:
-    """Rowids of the users named by id or email; any unknown entry is an error (nothing is changed)."""
-    rowids: set[int] = set()
-    unknown: list[str] = []
-    for entry in entries:
-        value = str(entry).strip()
-        found = conn.execute(f"SELECT rowid FROM {TABLE} WHERE id = ? OR email = ?", (value, value)).fetchall()
-        if not found and "@" in value:
-            found = conn.execute(f"SELECT rowid FROM {TABLE} WHERE lower(email) = lower(?)", (value,)).fetchall()
-        if not found:
-            unknown.append(value)
-        rowids.update(int(row[0]) for row in found)
-    if unknown:
-        raise WabotError(
-            f"unknown user(s) {', '.join(repr(u) for u in unknown)}: no user in {TABLE} has that id or email. Nothing was changed",
-            unknown_users=unknown,
-        )
-    return tuple(sorted(rowids))
 
 
 def iter_candidates(conn: sqlite3.Connection, selection: Selection, page_size: int) -> t.Iterator[UserRow]:
@@ -373,134 +207,6 @@ def plan(conn: sqlite3.Connection, selection: Selection, report_limit: int, page
         outcome.add(row, report_limit)
     outcome.seconds = time.monotonic() - started
     return outcome
-
-
-def _backup_name(db_path: str, when: datetime.datetime) -> str:
-    return f"{os.path.basename(db_path)}.{when.strftime(BACKUP_STAMP_FORMAT)}.bak"
-
-
-def list_backups(db_path: str, backup_dir: str) -> list[str]:
-    """This database's backups in ``backup_dir``, oldest first (names sort by their UTC timestamp)."""
-    pattern = re.compile(rf"^{re.escape(os.path.basename(db_path))}\.{_BACKUP_STAMP_RE}\.bak$")
-    try:
-        names = sorted(name for name in os.listdir(backup_dir) if pattern.match(name))
-    except OSError:
-        return []
-    return [os.path.join(backup_dir, name) for name in names]
-
-
-def backup_dir_problem(backup_dir: str) -> str | None:
-    """Why ``backup_dir`` cannot be used or created (for check mode's "would fail"); None when it can."""
-    if os.path.isdir(backup_dir):
-        return None if os.access(backup_dir, os.W_OK | os.X_OK) else f"backup_dir {backup_dir} is not writable"
-    if os.path.exists(backup_dir):
-        return f"backup_dir {backup_dir} exists but is not a directory"
-    parent = os.path.dirname(os.path.abspath(backup_dir))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        return f"backup_dir {backup_dir} does not exist and cannot be created ({parent} is not a writable directory)"
-    return None
-
-
-def ensure_backup_dir(backup_dir: str, db_info: os.stat_result | None) -> bool:
-    """Create ``backup_dir`` (and missing parents) mode 0700, owned like the database (``db_info``) if given; True when it was created."""
-    if os.path.isdir(backup_dir):
-        return False
-    problem = backup_dir_problem(backup_dir)
-    if problem:
-        raise WabotError(f"{problem}: create it or set backup_dir to a writable directory. Nothing was changed")
-    missing = []
-    path = os.path.abspath(backup_dir)
-    while not os.path.exists(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    try:
-        for directory in reversed(missing):
-            os.mkdir(directory, 0o700)
-            os.chmod(directory, 0o700)
-            if db_info is not None and (os.stat(directory).st_uid, os.stat(directory).st_gid) != (db_info.st_uid, db_info.st_gid):
-                os.chown(directory, db_info.st_uid, db_info.st_gid)
-    except OSError as exc:
-        raise WabotError(f"cannot create backup_dir {backup_dir}: {exc.strerror or exc}. Nothing was changed") from None
-    return True
-
-
-def make_backup(conn: sqlite3.Connection, db_path: str, backup_dir: str, keep: int) -> Backup:
-    """Online backup of ``conn``'s database into ``backup_dir``: mode 0600, owner of the database, verified, pruned.
-
-    Any failure (missing or read-only directory, no space, I/O error) raises before the database is touched.
-    """
-    started = time.monotonic()
-    db_info = os.stat(db_path)
-    ensure_backup_dir(backup_dir, db_info)
-    try:
-        free = shutil.disk_usage(backup_dir).free
-    except OSError:
-        free = None
-    if free is not None and free < db_info.st_size:
-        raise WabotError(
-            f"cannot write a backup into {backup_dir}: {free} bytes free, the database needs {db_info.st_size}."
-            " Free some space or choose another backup_dir. Nothing was changed"
-        )
-    final = os.path.join(backup_dir, _backup_name(db_path, datetime.datetime.now(datetime.timezone.utc)))
-    partial = f"{final}.partial"
-    target: sqlite3.Connection | None = None
-    try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-        os.chmod(partial, 0o600)
-        target = sqlite3.connect(partial, isolation_level=None)
-        # One step: a consistent snapshot under one read lock. A stepwise copy restarts whenever another
-        # connection (the bot) writes between steps, and might never finish on a busy database.
-        conn.backup(target)
-        verdict = [str(row[0]) for row in target.execute("PRAGMA integrity_check").fetchall()]
-        target.close()
-        target = None
-        if verdict != ["ok"]:
-            raise WabotError(f"the backup {partial} failed PRAGMA integrity_check ({'; '.join(verdict[:3])}). Nothing was changed")
-        if (os.stat(partial).st_uid, os.stat(partial).st_gid) != (db_info.st_uid, db_info.st_gid):
-            os.chown(partial, db_info.st_uid, db_info.st_gid)
-        with open(partial, "rb") as handle:
-            os.fsync(handle.fileno())
-        if os.path.exists(final):
-            raise WabotError(f"backup {final} already exists: another run is taking a backup at the same moment. Nothing was changed")
-        os.rename(partial, final)
-        fsync_dir(backup_dir)
-    except WabotError:
-        _discard(partial, target)
-        raise
-    except (OSError, sqlite3.Error) as exc:
-        _discard(partial, target)
-        if isinstance(exc, sqlite3.OperationalError) and _is_locked(exc):
-            raise WabotError(f"database is locked: cannot read {db_path} for the backup. Nothing was changed") from None
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise WabotError(
-            f"cannot write the backup into {backup_dir}: {reason}. Nothing was changed in {db_path}:"
-            " choose a writable backup_dir with enough space (or set backup=false to reset without a backup)"
-        ) from None
-    backup = Backup(path=final, size=os.stat(final).st_size, seconds=time.monotonic() - started)
-    if keep > 0:
-        for old in list_backups(db_path, backup_dir)[:-keep]:
-            try:
-                os.unlink(old)
-                backup.pruned.append(old)
-            except OSError:
-                pass
-    return backup
-
-
-def _discard(partial: str, target: sqlite3.Connection | None) -> None:
-    if target is not None:
-        try:
-            target.close()
-        except sqlite3.Error:
-            pass
-    for name in (partial, f"{partial}-journal"):
-        try:
-            os.unlink(name)
-        except OSError:
-            pass
 
 
 class Resetter:

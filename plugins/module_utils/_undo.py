@@ -58,7 +58,9 @@ class UndoLog:
         return fd
 
     def _write(self, objects: t.Iterable[t.Mapping[str, t.Any]]) -> None:
-        data = "".join(json.dumps(obj, sort_keys=True, default=str) + "\n" for obj in objects).encode("utf-8")
+        self._write_bytes("".join(encode(obj) + "\n" for obj in objects).encode("utf-8"))
+
+    def _write_bytes(self, data: bytes) -> None:
         if self._fd is None:
             raise WabotError(f"the undo file {self.path} is not open")
         try:
@@ -70,19 +72,60 @@ class UndoLog:
         except OSError as exc:
             raise WabotError(f"cannot write the undo file {self.path}: {exc.strerror or exc}; the batch was not committed") from None
 
+    def open(self) -> None:
+        """Create the file (header written and fsynced) now, for example before a lock is taken; nothing if it exists."""
+        if self._fd is None:
+            self._open()
+
+    def discard_if_empty(self) -> None:
+        """Close, and delete a file that holds no row (opened ahead of a batch that found nothing to change)."""
+        self.close()
+        if self.path and not self.rows:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            self.path = None
+
     def append(self, rows: t.Sequence[t.Mapping[str, t.Any]]) -> None:
         """Write ``rows`` and fsync them; raises before returning when they are not on disk."""
         if not rows:
             return
+        self.append_lines([encode(row) for row in rows])
+
+    def append_lines(self, lines: t.Sequence[str], count: int | None = None) -> None:
+        """Write rows already encoded as JSON, one object a line (``encode``, or SQLite's ``json_object``), and fsync them.
+
+        An item may hold several lines (joined by newlines); ``count`` then gives the number of rows.
+        """
+        if not lines:
+            return
         if self._fd is None:
             self._open()
-        self._write(rows)
-        self.rows += len(rows)
+        self._write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+        self.rows += len(lines) if count is None else count
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def encode(row: t.Mapping[str, t.Any]) -> str:
+    """One row as one line of JSON (keys sorted; a value JSON cannot hold is written as its text)."""
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+def is_undo_file(path: str) -> bool:
+    """Whether ``path`` looks like an undo file of this collection: the suffix, or a ``wabot_undo`` header on its first line."""
+    if path.endswith(SUFFIX):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(4096)
+    except OSError:
+        return False
+    return first.lstrip().startswith(b"{") and b'"wabot_undo"' in first
 
 
 def read(path: str, engine: str) -> tuple[dict[str, t.Any], list[dict[str, t.Any]]]:

@@ -55,6 +55,7 @@ def test_reset_with_the_example_db_settings_creates_the_backup_dir(fleet_factory
     assert entry["status"] in ("ok", "waiting_for_scan"), entry
     backup = Path(entry["backup_path"])
     assert backup.parent == backup_dir and backup.stat().st_mode & 0o777 == 0o600
+    assert backup.name.endswith(".undo.jsonl")  # SQLite's default way back: a row-level undo file
     db_owner = os.stat(host.db_path)
     for directory in (backup_dir, backup_dir.parent):
         info = directory.stat()

@@ -158,11 +158,16 @@ def test_stale_reset_changes_exactly_the_stale_users(tmp_path: Path, incident_fl
             backup = host.file(result["backup_path"])
             assert backup.exists and backup.mode == 0o600
             assert (backup.user, backup.group) == (db.user, db.group)
-            assert backup.path.startswith(os.path.dirname(bot.db_path) + "/")
-            check = host.run("python3 -c \"import sqlite3,sys; c=sqlite3.connect(sys.argv[1]);"
-                             f" print(c.execute('PRAGMA integrity_check').fetchone()[0],"
-                             f" c.execute('SELECT count(*) FROM users WHERE wasender_session_id IS NOT NULL').fetchone()[0])\" {result['backup_path']}")
-            assert check.rc == 0 and check.stdout.split() == ["ok", str(sum(1 for row in before[bot.name].values() if row[7] is not None))]
+            assert backup.path.startswith(os.path.dirname(bot.db_path) + "/") and backup.path.endswith(".undo.jsonl")
+            # backup_method undo (the default): exactly the rows the reset changed, as they were stored
+            lines = [json.loads(line) for line in backup.content_string.splitlines()]
+            assert lines[0]["wabot_undo"] == 1 and lines[0]["engine"] == "sqlite" and lines[0]["database"] == os.path.abspath(bot.db_path)
+            changed = [row for uid, row in before[bot.name].items() if uid in stale[bot.name]]
+            assert sorted(lines[1:], key=lambda line: line["id"]) == sorted(
+                ({"id": row[0], "email": row[2], "wasender_session_id": row[7], "wasender_session_updated_at": row[8]} for row in changed),
+                key=lambda line: line["id"],
+            )
+            assert all(isinstance(line["wasender_session_updated_at"], int) for line in lines[1:])  # epoch ms as stored, not text
         remaining = host.run(f"python3 -c \"import sqlite3,sys; c=sqlite3.connect('file:'+sys.argv[1]+'?mode=ro', uri=True);"
                              f" print(c.execute('SELECT count(*) FROM users WHERE wasender_session_id IS NOT NULL').fetchone()[0])\" {bot.db_path}")
         holders = sum(1 for uid, row in before[bot.name].items() if row[7] is not None and uid not in stale[bot.name])

@@ -137,6 +137,7 @@ def test_health_and_reset_over_ssh_become_the_bots_user(ssh_fleet, ssh_infra, tm
         assert owner_mode(os.path.dirname(host.db_path)) == (host.machine.uid, 0o700)
     backup = hosts["bot-c"]["backup_path"]
     assert backup and Path(backup).parent == backup_dir and owner_mode(backup) == (bot_c.machine.uid, 0o600)
+    assert backup.endswith(".undo.jsonl")  # SQLite's default way back (backup_method undo), written as the bot's user
     assert owner_mode(backup_dir) == (bot_c.machine.uid, 0o700)
     # Reports and QR codes are written on the controller (root here), not on the hosts.
     for user in hosts["bot-b"]["users"] + hosts["bot-c"]["users"]:

@@ -86,11 +86,16 @@ def check_database_rows_hold_live_sessions(repaired, name):
 def check_backups_are_private(repaired, name):
     host = _host(repaired, name)
     db_dir = Path(host.ansible.get_variables()["wabot_db_path"]).parent
-    backups = [f for f in host.file(str(db_dir)).listdir() if f.endswith(".bak")]
+    # backup_method undo (the default): a row-level undo file per reset, no whole-file copy
+    backups = [f for f in host.file(str(db_dir)).listdir() if f.endswith(".undo.jsonl")]
     reset_here = any(key[0] == name for key in repaired["stale_before"])
     assert bool(backups) == reset_here, backups
+    assert not [f for f in host.file(str(db_dir)).listdir() if f.endswith(".bak")]
+    db = host.file(host.ansible.get_variables()["wabot_db_path"])
     for backup in backups:
-        assert host.file(str(db_dir / backup)).mode == 0o600
+        undo = host.file(str(db_dir / backup))
+        assert undo.mode == 0o600 and (undo.user, undo.group) == (db.user, db.group)
+        assert json.loads(undo.content_string.splitlines()[0])["wabot_undo"] == 1
 
 
 # One test runs every check on every host: the fleet and its reset are set up once (a module-scoped fixture

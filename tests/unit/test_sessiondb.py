@@ -22,6 +22,9 @@ import pytest
 from tests.unit.sessiondb_support import dump, integrity, rows, run_module, seed, sessions, user_id
 
 from ansible_collections.wabot.wasender.plugins.module_utils import _sessiondb as sdb
+from ansible_collections.wabot.wasender.plugins.module_utils import _sqlitebackup as sqlitebackup
+from ansible_collections.wabot.wasender.plugins.module_utils import _sqlitedb as sqlitedb
+from ansible_collections.wabot.wasender.plugins.module_utils import _sqliteundo as sqliteundo
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 
 TOKEN = "pat-0123456789abcdef-secret"
@@ -212,7 +215,7 @@ def test_scope_stale_empty_database_needs_no_wasender(tmp_path: Path) -> None:
 def test_stale_selection_compares_ids_as_strings(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     seed(path, 6, lambda i: str(100 + i))
-    conn = sdb.connect(str(path), False, 1000)
+    conn = sqlitedb.connect(str(path), False, 1000)
     try:
         selection = sdb.Selection("stale", live_ids=frozenset({"100", "102", "104"}))
         outcome = sdb.Resetter(conn, str(path), selection).run()
@@ -252,7 +255,7 @@ def test_check_mode_stale_matches_the_real_run(tmp_path: Path, db: Path, wasende
 def test_backup_is_a_verified_private_copy_of_the_pre_reset_database(db: Path) -> None:
     os.chown(db, 65534, 65534) if os.geteuid() == 0 else None
     before = dump(db)
-    result = run_module({"path": str(db), "scope": "all"})
+    result = run_module({"path": str(db), "scope": "all", "backup_method": "copy"})
     backup = Path(result["backup_path"])
     assert backup.parent == db.parent and backup.name.startswith("whatsapp_bot.db.") and backup.name.endswith("Z.bak")
     info = backup.stat()
@@ -285,9 +288,9 @@ def test_backup_failing_integrity_check_stops_before_any_write(monkeypatch: pyte
                 kwargs["factory"] = _CorruptCopy
             return real.connect(path, *args, **kwargs)
 
-    monkeypatch.setattr(sdb, "sqlite3", Sqlite3())
+    monkeypatch.setattr(sqlitebackup, "sqlite3", Sqlite3())
     digest, before = sha(db), rows(db)
-    result = run_module({"path": str(db), "scope": "all"})
+    result = run_module({"path": str(db), "scope": "all", "backup_method": "copy"})
     assert result.get("failed") is True, result
     assert "failed PRAGMA integrity_check" in result["msg"] and "Nothing was changed" in result["msg"], result["msg"]
     assert result["changed"] is False
@@ -300,13 +303,14 @@ def test_backup_dir_and_pruning(tmp_path: Path, db: Path) -> None:
     backups.mkdir()
     made = []
     for i in range(4):
-        result = run_module({"path": str(db), "scope": "users", "users": [user_id(i * 4)], "backup_dir": str(backups), "keep_backups": 2})
+        args = {"path": str(db), "scope": "users", "users": [user_id(i * 4)], "backup_dir": str(backups), "keep_backups": 2, "backup_method": "copy"}
+        result = run_module(args)
         assert result["changed"], result
         made.append(result["backup_path"])
     assert sorted(str(p) for p in backups.iterdir()) == sorted(made[-2:])
     assert result["backups_pruned"] == [made[1]]
     (backups / "unrelated.db.bak").write_text("x")
-    assert sdb.list_backups(str(db), str(backups)) == sorted(made[-2:])
+    assert sqlitebackup.list_backups(str(db), str(backups)) == sorted(made[-2:])
 
 
 def test_missing_backup_dir_is_created_0700_like_the_database(tmp_path: Path, db: Path) -> None:
@@ -415,7 +419,7 @@ def test_no_backup_when_disabled(db: Path) -> None:
 
 def test_restore_from_backup_puts_session_ids_back(db: Path) -> None:
     original = sessions(db)
-    reset = run_module({"path": str(db), "scope": "all", "updated_at": "now"})
+    reset = run_module({"path": str(db), "scope": "all", "updated_at": "now", "backup_method": "copy"})
     assert sessions(db) != original
     preview = run_module({"path": str(db), "restore_from": reset["backup_path"]}, check=True)
     assert preview["changed"] and preview["count"] == 30
@@ -492,7 +496,7 @@ def _make(kind: str, tmp_path: Path) -> Path:
         ("text", "is not a SQLite database (its first bytes are not the SQLite header"),
         ("empty", "is an empty file, not a SQLite database"),
         ("truncated", "corrupt SQLite database: the file is shorter than the 100-byte SQLite header"),
-        ("corrupt", "is corrupt"),
+        ("corrupt", "is corrupt"),  # backup_method copy: PRAGMA quick_check (undo: see test_undo_path_runs_no_quick_check)
         ("bad_header_tail", "is corrupt or not a database"),
         ("no_users_table", "has no table 'users'"),
         ("missing_column", "lacks the column(s) wasender_session_id"),
@@ -503,7 +507,7 @@ def test_bad_inputs_fail_clearly_and_change_nothing(tmp_path: Path, kind: str, m
     path = _make(kind, tmp_path)
     before = sha(path) if path.is_file() else None
     names = sorted(p.name for p in tmp_path.iterdir())
-    result = run_module({"path": str(path), "scope": "all"})
+    result = run_module({"path": str(path), "scope": "all", **({"backup_method": "copy"} if kind == "corrupt" else {})})
     assert result.get("failed") is True, result
     assert message in result["msg"], result["msg"]
     assert (sha(path) if path.is_file() else None) == before
@@ -573,21 +577,23 @@ def test_lock_past_busy_timeout_fails_with_nothing_changed(db: Path, statement: 
     assert integrity(db) == ["ok"]
 
 
-def test_lock_after_the_first_batch_reports_the_rows_done_and_a_rerun_finishes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["undo", "copy"])
+def test_lock_after_the_first_batch_reports_the_rows_done_and_a_rerun_finishes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, method: str) -> None:
     path = tmp_path / "bot.db"
     seed(path, 30, lambda i: str(700 + i))
     before = rows(path)
     bot = sqlite3.connect(str(path), isolation_level=None)
-    emit = sdb.Resetter._emit  # pylint: disable=protected-access
+    resetter = sqliteundo.UndoResetter if method == "undo" else sdb.Resetter
+    emit = resetter._emit  # pylint: disable=protected-access
 
     def bot_takes_the_lock(self: t.Any, event: str, **info: t.Any) -> None:
         emit(self, event, **info)
         if event == "committed" and info["batch"] == 1 and not bot.in_transaction:
             bot.execute("BEGIN IMMEDIATE")  # the live bot holds the write lock past busy_timeout
 
-    monkeypatch.setattr(sdb.Resetter, "_emit", bot_takes_the_lock)
+    monkeypatch.setattr(resetter, "_emit", bot_takes_the_lock)
     try:
-        result = run_module({"path": str(path), "scope": "all", "batch_size": 10, "busy_timeout": 200})
+        result = run_module({"path": str(path), "scope": "all", "batch_size": 10, "busy_timeout": 200, "backup_method": method})
     finally:
         bot.execute("ROLLBACK")
         bot.close()
@@ -601,7 +607,7 @@ def test_lock_after_the_first_batch_reports_the_rows_done_and_a_rerun_finishes(m
     assert integrity(path) == ["ok"]
 
     monkeypatch.undo()
-    again = run_module({"path": str(path), "scope": "all", "batch_size": 10})
+    again = run_module({"path": str(path), "scope": "all", "batch_size": 10, "backup_method": method})
     assert again["changed"] is True and again["count"] == 20
     assert set(sessions(path).values()) == {(None, None)}
 
@@ -618,7 +624,7 @@ def test_row_changed_by_the_bot_between_read_and_lock_is_left_alone(tmp_path: Pa
         if event == "committed" and info["batch"] == 1:  # rows of batch 2 were read already
             other.execute("UPDATE users SET wasender_session_id = '999', wasender_session_updated_at = 1 WHERE id = ?", (user_id(7),))
 
-    conn = sdb.connect(str(path), False, 1000)
+    conn = sqlitedb.connect(str(path), False, 1000)
     try:
         outcome = sdb.Resetter(conn, str(path), sdb.Selection("all"), batch_size=5, hook=bot_writes, report_limit=3).run()
     finally:
@@ -633,7 +639,7 @@ def test_row_changed_by_the_bot_between_read_and_lock_is_left_alone(tmp_path: Pa
 def test_small_reset_is_one_transaction_large_one_is_windowed(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     seed(path, 400, lambda i: str(i) if i % 50 == 0 else None)  # 8 scattered targets
-    conn = sdb.connect(str(path), False, 1000)
+    conn = sqlitedb.connect(str(path), False, 1000)
     try:
         small = sdb.Resetter(conn, str(path), sdb.Selection("all"), batch_size=8).run()
         assert (small.count, small.batches) == (8, 1)  # up to batch_size rows: all or nothing
@@ -641,7 +647,7 @@ def test_small_reset_is_one_transaction_large_one_is_windowed(tmp_path: Path) ->
         conn.close()
     path2 = tmp_path / "bot2.db"
     seed(path2, 400, lambda i: str(i) if i % 50 == 0 else None)
-    conn = sdb.connect(str(path2), False, 1000)
+    conn = sqlitedb.connect(str(path2), False, 1000)
     try:
         large = sdb.Resetter(conn, str(path2), sdb.Selection("all"), batch_size=7).run()
         assert (large.count, large.batches) == (8, 8)  # larger: each batch within 7 consecutive rowids
@@ -652,7 +658,7 @@ def test_small_reset_is_one_transaction_large_one_is_windowed(tmp_path: Path) ->
 def test_plan_streams_and_counts_beyond_the_report_limit(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     seed(path, 2500, str)
-    conn = sdb.connect(str(path), True, 1000)
+    conn = sqlitedb.connect(str(path), True, 1000)
     try:
         outcome = sdb.plan(conn, sdb.Selection("all"), report_limit=10, page_size=300)
     finally:
@@ -689,7 +695,7 @@ def test_hot_journal_is_explained_in_check_mode_and_rolled_back_by_a_real_run(tm
     preview = run_module({"path": str(path), "scope": "all"}, check=True)
     assert preview["failed"] and "hot journal" in preview["msg"] and "Nothing was changed" in preview["msg"]
     assert sha(path) == digest
-    result = run_module({"path": str(path), "scope": "all", "report_limit": 0})
+    result = run_module({"path": str(path), "scope": "all", "report_limit": 0, "backup_method": "copy"})
     assert result["changed"] and result["count"] == 3000 and result["reset"] == [] and result["reset_truncated"]
     assert dump(result["backup_path"]) and sessions(result["backup_path"]) == before  # the backup holds the rolled-back state
 

@@ -68,14 +68,15 @@ def _assert_failed_before_write(result: dict[str, t.Any], db: Path, digest: str,
 
 
 @pytest.mark.skipif(not CAN_MOUNT, reason="needs root and unshare/mount for a private read-only tmpfs")
-def test_read_only_file_system_as_backup_dir_fails_before_any_write(world: Path) -> None:
+@pytest.mark.parametrize(("method", "message"), [("copy", "cannot write the backup into"), ("undo", "cannot write the undo file")])
+def test_read_only_file_system_as_backup_dir_fails_before_any_write(world: Path, method: str, message: str) -> None:
     db = world / "whatsapp_bot.db"
     seed(db, 200, str)
     backups = world / "backups"
     backups.mkdir()
     digest, before = sha(db), rows(db)
-    result = run_module({"path": str(db), "scope": "all", "backup_dir": str(backups)}, prefix=_unshare_mount("ro", backups))
-    assert "cannot write the backup into" in result["msg"] and "Read-only file system" in result["msg"], result["msg"]
+    result = run_module({"path": str(db), "scope": "all", "backup_dir": str(backups), "backup_method": method}, prefix=_unshare_mount("ro", backups))
+    assert message in result["msg"] and "Read-only file system" in result["msg"], result["msg"]
     _assert_failed_before_write(result, db, digest, before, backups)
 
 
@@ -95,7 +96,7 @@ def test_unwritable_backup_dir_fails_before_any_write(world: Path) -> None:
             os.chown(path, 65534, 65534)  # the bot's files belong to the unprivileged user
         prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     digest, before = sha(db), rows(db)
-    result = run_module({"path": str(db), "scope": "all", "backup_dir": str(backups)}, prefix=prefix, env={"HOME": str(world)})
+    result = run_module({"path": str(db), "scope": "all", "backup_dir": str(backups), "backup_method": "copy"}, prefix=prefix, env={"HOME": str(world)})
     assert "cannot write the backup into" in result["msg"] and "Permission denied" in result["msg"], result["msg"]
     _assert_failed_before_write(result, db, digest, before, backups)
 
@@ -107,7 +108,7 @@ def test_backup_dir_without_space_fails_before_any_write(world: Path) -> None:
     backups = world / "backups"
     backups.mkdir()
     digest, before = sha(db), rows(db)
-    result = run_module({"path": str(db), "scope": "all", "backup_dir": str(backups)}, prefix=_unshare_mount("size=64k", backups))
+    result = run_module({"path": str(db), "scope": "all", "backup_dir": str(backups), "backup_method": "copy"}, prefix=_unshare_mount("size=64k", backups))
     assert "cannot write a backup into" in result["msg"] and "bytes free" in result["msg"], result["msg"]
     _assert_failed_before_write(result, db, digest, before, backups)
 

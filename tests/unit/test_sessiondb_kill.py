@@ -25,10 +25,10 @@ BATCH = 2_000
 # The module's own code, driven in a child process; progress lines tell the parent where it is.
 CHILD = r"""
 import json, sys, time
-from ansible_collections.wabot.wasender.plugins.module_utils import _sessiondb as sdb
+from ansible_collections.wabot.wasender.plugins.module_utils import _sessiondb as sdb, _sqlitebackup, _sqlitedb
 
 path, mode, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
-conn = sdb.connect(path, False, 5000)
+conn = _sqlitedb.connect(path, False, 5000)
 
 def hook(event, info):
     print(json.dumps({"event": event, **info}), flush=True)
@@ -39,7 +39,7 @@ def hook(event, info):
     if mode == "in_transaction" and event == "before_commit" and info["done"] >= 3 * batch:
         time.sleep(60)  # the UPDATE of batch 4 is done, not committed: wait for SIGKILL here
 
-backup = lambda: sdb.make_backup(conn, path, sdb.os.path.dirname(path), 3)
+backup = lambda: _sqlitebackup.make_backup(conn, path, _sqlitebackup.os.path.dirname(path), 3)
 sdb.Resetter(conn, path, sdb.Selection("all"), batch_size=batch, updated_at="now", hook=hook, backup=backup).run()
 print(json.dumps({"event": "finished"}), flush=True)
 """
@@ -102,7 +102,7 @@ def test_sigkill_mid_reset_leaves_rows_old_or_reset_and_rerun_finishes(tmp_path:
     assert reset % BATCH == 0 and 0 < reset < USERS
     assert reset == committed if mode == "in_transaction" else reset in (committed, committed + BATCH)
 
-    result = run_module({"path": str(path), "scope": "all", "batch_size": BATCH, "updated_at": "now", "report_limit": 5})
+    result = run_module({"path": str(path), "scope": "all", "batch_size": BATCH, "updated_at": "now", "report_limit": 5, "backup_method": "copy"})
     assert result["changed"] is True and result["count"] == USERS - reset, result
     assert result["reset_truncated"] is True and len(result["reset"]) == 5
     assert all(sid is None for sid, _updated in sessions(path).values())

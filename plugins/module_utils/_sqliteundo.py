@@ -1,0 +1,376 @@
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""SQLite reset with a row-level undo file (``backup_method: undo``), and the restore from such a file.
+
+The way back is the undo file of ``_undo`` (shared with PostgreSQL, engine ``sqlite``), not a copy of the database,
+so nothing reads the whole file under a read lock (in rollback-journal mode a reader blocks the bot's commits).
+Each batch is one write transaction on a window of at most ``batch_size`` consecutive rowids:
+
+1. ``BEGIN IMMEDIATE`` (the write lock; readers go on, other writers wait in their busy handler);
+2. the window's rows are read under the lock and the targets chosen from what they hold now (with scope stale or
+   users, rows that were targets in the unlocked read before but changed meanwhile are left alone: ``skipped``);
+3. exactly those rows (id, email, session id and time stamp as stored) are appended to the undo file and fsynced;
+4. ``UPDATE`` clears them, ``COMMIT``.
+
+A crash before the commit leaves the batch's rows unchanged (the journal rolls them back) and in the undo file;
+restoring them is harmless, because a restore only gives a session id back to users that hold none.
+
+Between two batches the run pauses just long enough for a writer waiting in SQLite's default busy handler (the bot's
+node-sqlite3 and Python's sqlite3 both use it) to wake up inside the pause, unless ``batch_pause`` fixes the pause; the
+window shrinks when a batch held the lock longer than ``LOCK_TARGET_MS`` (a slow or busy disk) and grows back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import typing as t
+
+from ansible_collections.wabot.wasender.plugins.module_utils import _undo
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import UPDATED_AT_MODES, Hook, Outcome, Selection, UserRow, now_ms
+from ansible_collections.wabot.wasender.plugins.module_utils._sqlitedb import IN_CHUNK, TABLE, _chunks, _is_locked, _locked_error, _marks
+
+ENGINE = "sqlite"
+# SQLite's default busy handler (sqliteDefaultBusyCallback, with usleep): the sleeps of a waiting writer, in ms.
+BUSY_DELAYS_MS = (1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100)
+# Scheduling slack added to the pause (the waiting process must be given a CPU within the pause).
+PAUSE_MARGIN_MS = 5.0
+# A batch should hold the write lock about this long: the window halves above 1.75 times this, doubles below it.
+# A writer waiting for a batch waits its hold, at most one busy-handler step (<= 25 ms up to 78 ms) and its own commit.
+LOCK_TARGET_MS = 35.0
+MIN_WINDOW = 256
+CACHE_KIB = 32768
+FIRST_WINDOW = 4096
+_ROW_JSON = (
+    "json_object('email', email, 'id', id, 'wasender_session_id', wasender_session_id,"
+    " 'wasender_session_updated_at', wasender_session_updated_at)"
+)
+_COLUMNS = "rowid, id, email, wasender_session_id, wasender_session_updated_at"
+
+
+def busy_pause(hold_ms: float) -> float:
+    """Seconds to pause after a batch that held the write lock ``hold_ms``, so that a writer waiting since it began wakes up within the pause.
+
+    A writer that started waiting at most ``hold_ms`` ago sleeps, at the release, in the busy handler's step that
+    covers ``hold_ms``; it retries at most that step later.
+    """
+    waited = 0.0
+    for delay in BUSY_DELAYS_MS:
+        if waited + delay > hold_ms:
+            return (delay + PAUSE_MARGIN_MS) / 1000.0
+        waited += delay
+    return (BUSY_DELAYS_MS[-1] + PAUSE_MARGIN_MS) / 1000.0
+
+
+def _change_counter(path: str) -> bytes | None:
+    """The file change counter of a rollback-journal database (header bytes 24-27): every commit changes it."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(24)
+            return handle.read(4)
+    except OSError:
+        return None
+
+
+def has_json(conn: sqlite3.Connection) -> bool:
+    """Whether this SQLite has the JSON functions (built in since 3.38, usually compiled in before)."""
+    try:
+        conn.execute("SELECT json_object('a', 1)").fetchone()
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def _line(user_id: t.Any, email: t.Any, session_id: t.Any, updated_at: t.Any) -> str:
+    return _undo.encode({"id": user_id, "email": email, "wasender_session_id": session_id, "wasender_session_updated_at": updated_at})
+
+
+class UndoResetter:
+    """Batched, guarded reset of the selected rows; each batch's rows go to ``undo`` (fsynced) before its commit."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        selection: Selection,
+        undo: _undo.UndoLog | None,
+        *,
+        updated_at: str = "null",
+        batch_size: int = 20000,
+        batch_pause: float | None = None,
+        busy_timeout: int = 5000,
+        report_limit: int = 10000,
+        hook: Hook | None = None,
+    ) -> None:
+        if updated_at not in UPDATED_AT_MODES:
+            raise WabotError(f"updated_at must be one of {', '.join(UPDATED_AT_MODES)}, got {updated_at!r}")
+        if batch_size < 1:
+            raise WabotError(f"batch_size must be at least 1, got {batch_size}")
+        self.conn = conn
+        self.path = path
+        self.selection = selection
+        self.undo = undo
+        self.updated_at = updated_at
+        self.batch_size = batch_size
+        self.batch_pause = batch_pause
+        self.busy_timeout = busy_timeout
+        self.report_limit = report_limit
+        self.hook = hook
+        # Automatic pacing starts small and doubles while batches are quick: the first batch's cost is unknown.
+        self.window = batch_size if batch_pause is not None else min(batch_size, FIRST_WINDOW)
+        self.owed_pause = False
+        self.sql_json = has_json(conn)
+        # A window's pages fit in this connection's page cache: SQLite spills no dirty page (which costs a journal fsync)
+        # before the commit. The default cache (2 MB) holds ~3000 of the bot's users.
+        conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
+        self.outcome = Outcome()
+
+    def run(self) -> Outcome:
+        """Reset window by window; on failure the WabotError carries ``count`` (rows already committed)."""
+        started = time.monotonic()
+        try:
+            if self.selection.scope == "users":
+                keys = sorted(t.cast(tuple, self.selection.keys))
+                for start in range(0, len(keys), self.batch_size):
+                    self._batch(keys=keys[start:start + self.batch_size])
+            else:
+                last = -(2 ** 63)
+                probe = f"SELECT rowid FROM {TABLE} WHERE rowid > ? AND wasender_session_id IS NOT NULL ORDER BY rowid LIMIT 1"
+                while True:
+                    found = self.conn.execute(probe, (last,)).fetchone()
+                    if found is None:
+                        break
+                    low = int(found[0])
+                    high = min(low + self.window - 1, 2 ** 63 - 1)
+                    self._batch(low=low, high=high)
+                    if high >= 2 ** 63 - 1:
+                        break
+                    last = high
+        except sqlite3.Error as exc:
+            self._rollback()
+            done = self.outcome.count
+            if _is_locked(exc):
+                raise _locked_error(self.path, self.busy_timeout, done, "resetting it") from None
+            rows = f"{done} rows were reset before the error (each batch is all or nothing); run again to finish" if done else "nothing was changed"
+            raise WabotError(f"SQLite error on {self.path}: {exc}; {rows}", count=done) from None
+        except BaseException:
+            self._rollback()
+            raise
+        finally:
+            self.outcome.seconds = time.monotonic() - started
+            if self.undo is not None:
+                self.undo.discard_if_empty()
+        return self.outcome
+
+    def _rollback(self) -> None:
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _emit(self, event: str, **info: t.Any) -> None:
+        if self.hook is not None:
+            self.hook(event, info)
+
+    def _read(self, low: int | None, high: int | None, keys: t.Sequence[int] | None, with_json: bool) -> list[tuple[t.Any, ...]]:
+        """The rows holding a session id in the window (or among ``keys``), in rowid order; with their undo line when asked."""
+        columns = f"{_COLUMNS}, {_ROW_JSON}" if with_json else _COLUMNS
+        if keys is None:
+            query = f"SELECT {columns} FROM {TABLE} WHERE rowid BETWEEN ? AND ? AND wasender_session_id IS NOT NULL ORDER BY rowid"  # nosec
+            return self.conn.execute(query, (low, high)).fetchall()
+        found: list[tuple[t.Any, ...]] = []
+        for chunk in _chunks(keys):
+            query = f"SELECT {columns} FROM {TABLE} WHERE rowid IN ({_marks(len(chunk))}) AND wasender_session_id IS NOT NULL ORDER BY rowid"  # nosec
+            found.extend(self.conn.execute(query, tuple(chunk)).fetchall())
+        return found
+
+    def _batch(self, low: int | None = None, high: int | None = None, keys: t.Sequence[int] | None = None) -> None:
+        every = self.selection.scope == "all"
+        if self.owed_pause:
+            # Before any read: a read lock now would hold up the commit of the writer that waited for the last batch.
+            self.owed_pause = False
+            self._pause()
+        expected: dict[int, tuple[t.Any, t.Any]] | None = None
+        if not every:
+            # Unlocked look first: take the write lock only for a window that holds targets.
+            expected = {raw[0]: (raw[1], raw[3]) for raw in self._read(low, high, keys, False) if self.selection.is_target(raw[3], raw[4])}
+            if not expected:
+                return
+        room = -1 if self.report_limit < 0 else max(0, self.report_limit - len(self.outcome.reset))
+        if self.undo is not None:
+            self.undo.open()  # creating the file (header, fsyncs of file and directory) is no work for the write lock
+        asked = time.monotonic()
+        self.conn.execute("BEGIN IMMEDIATE")
+        locked = time.monotonic()
+        whole_window = every and keys is None
+        rows: list[tuple[t.Any, ...]] = []
+        try:
+            if whole_window and self.sql_json:
+                # Every row holding an id in the window is a target: SQLite writes the undo lines itself, the rows
+                # are never turned into Python objects (only the few still to be reported).
+                count, text, shown = self._window_lines(t.cast(int, low), t.cast(int, high), room)
+                lines = [text] if count else []
+            else:
+                rows = self._locked_read(low, high, keys)
+                if expected is not None:
+                    rows = [raw for raw in rows if expected.get(raw[0]) == (raw[1], raw[3]) and self.selection.is_target(raw[3], raw[4], tally=False)]
+                count, shown = len(rows), rows if room < 0 else rows[:room]
+                lines = [raw[5] for raw in rows] if self.sql_json else [_line(*raw[1:5]) for raw in rows]
+            if count:
+                if self.undo is not None:
+                    self.undo.append_lines(lines, count)  # on disk before the rows change
+                self._emit("undo_written", rows=count, done=self.outcome.count, path=self.undo.path if self.undo else None)
+                self._update(rows, low, high, whole_window)
+            self._emit("before_commit", rows=count, done=self.outcome.count)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        released = time.monotonic()
+        hold = (released - locked) * 1000.0
+        self.owed_pause = True
+        self.outcome.batches += 1
+        self.outcome.lock_wait_ms.append((locked - asked) * 1000.0)
+        self.outcome.lock_hold_ms.append(hold)
+        self.outcome.matched += count if expected is None else len(expected)
+        self.outcome.skipped += 0 if expected is None else len(expected) - count
+        for raw in shown:
+            self.outcome.add(UserRow(raw[0], raw[1], raw[2], raw[3]), self.report_limit)
+        if count > len(shown):  # beyond report_limit only the count grows
+            self.outcome.count += count - len(shown)
+            self.outcome.truncated = True
+        if self.batch_pause is None and keys is None:
+            if hold > 1.75 * LOCK_TARGET_MS:
+                self.window = max(self.window // 2, min(MIN_WINDOW, self.batch_size))
+            elif hold < LOCK_TARGET_MS:
+                self.window = min(self.window * 2, self.batch_size)
+        self._emit("committed", rows=count, done=self.outcome.count, batch=self.outcome.batches)
+
+    def _window_lines(self, low: int, high: int, room: int) -> tuple[int, str, list[tuple[t.Any, ...]]]:
+        """Under the lock: how many rows of the window hold an id, their undo lines (one text), and the first ``room`` of them."""
+        query = f"SELECT count(*), group_concat({_ROW_JSON}, char(10)) FROM {TABLE} WHERE rowid BETWEEN ? AND ? AND wasender_session_id IS NOT NULL"  # nosec
+        try:
+            count, text = self.conn.execute(query, (low, high)).fetchone()
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                raise
+            self.sql_json = False  # a value JSON cannot hold (a BLOB): format the lines in Python from now on
+            rows = self._read(low, high, None, False)
+            return len(rows), "\n".join(_line(*raw[1:5]) for raw in rows), rows if room < 0 else rows[:room]
+        shown: list[tuple[t.Any, ...]] = []
+        if count and room != 0:
+            limit = count if room < 0 else min(room, count)
+            query = f"SELECT {_COLUMNS} FROM {TABLE} WHERE rowid BETWEEN ? AND ? AND wasender_session_id IS NOT NULL ORDER BY rowid LIMIT ?"  # nosec
+            shown = self.conn.execute(query, (low, high, limit)).fetchall()
+        return int(count), text or "", shown
+
+    def _pause(self) -> None:
+        """Between batches: give a writer that waited for this batch the lock.
+
+        A fixed ``batch_pause`` sleeps that long. Otherwise wait until the database's change counter (file header,
+        read without any lock) shows that someone committed - the waiting writer got in - or until the busy handler's
+        next wake-up of a writer that waited since the batch began has certainly passed (``busy_pause``).
+        """
+        if self.batch_pause is not None:
+            if self.batch_pause > 0:
+                time.sleep(self.batch_pause)
+            return
+        deadline = time.monotonic() + busy_pause(self.outcome.lock_hold_ms[-1])
+        before = _change_counter(self.path)
+        while time.monotonic() < deadline:
+            time.sleep(0.001)
+            if before is not None and _change_counter(self.path) != before:
+                return
+
+    def _locked_read(self, low: int | None, high: int | None, keys: t.Sequence[int] | None) -> list[tuple[t.Any, ...]]:
+        if not self.sql_json:
+            return self._read(low, high, keys, False)
+        try:
+            return self._read(low, high, keys, True)
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                raise
+            self.sql_json = False  # a value JSON cannot hold (a BLOB): format the lines here from now on
+            return self._read(low, high, keys, False)
+
+    def _update(self, rows: list[tuple[t.Any, ...]], low: int | None, high: int | None, whole_window: bool) -> None:
+        value = now_ms() if self.updated_at == "now" else None
+        if whole_window and low is not None:
+            # Every row holding an id in the window is a target (read under this lock): one range UPDATE.
+            self.conn.execute(
+                f"UPDATE {TABLE} SET wasender_session_id = NULL, wasender_session_updated_at = ?"  # nosec - constant identifiers
+                " WHERE rowid BETWEEN ? AND ? AND wasender_session_id IS NOT NULL",
+                (value, low, high),
+            )
+            return
+        for chunk in _chunks([raw[0] for raw in rows], IN_CHUNK):
+            self.conn.execute(
+                f"UPDATE {TABLE} SET wasender_session_id = NULL, wasender_session_updated_at = ?"  # nosec - constant identifiers
+                f" WHERE rowid IN ({_marks(len(chunk))}) AND wasender_session_id IS NOT NULL",
+                (value, *chunk),
+            )
+
+
+def restore(
+    conn: sqlite3.Connection,
+    path: str,
+    rows: list[dict[str, t.Any]],
+    *,
+    write: bool,
+    batch_size: int = 5000,
+    busy_timeout: int = 5000,
+    report_limit: int = 10000,
+) -> Outcome:
+    """Give users of an undo file their old session id (and time stamp) back, where they still hold none.
+
+    A user who created a new session since the reset keeps it; a restore run twice changes nothing the second time.
+    ``write=False`` (check mode, read-only connection) only lists them.
+    """
+    outcome = Outcome()
+    started = time.monotonic()
+    oldest: dict[str, dict[str, t.Any]] = {}
+    for row in rows:  # a user reset twice in one file: the first (oldest) value is the one to restore
+        if row.get("wasender_session_id") is not None:
+            oldest.setdefault(str(row["id"]), row)
+    ids = sorted(oldest)
+    select = "SELECT rowid, id, email FROM {table} WHERE id IN ({marks}) AND wasender_session_id IS NULL ORDER BY rowid"
+    try:
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start:start + batch_size]
+            if write:
+                asked = time.monotonic()
+                conn.execute("BEGIN IMMEDIATE")
+                locked = time.monotonic()
+            found: list[tuple[t.Any, ...]] = []
+            for part in _chunks(chunk):
+                found.extend(conn.execute(select.format(table=TABLE, marks=_marks(len(part))), tuple(part)).fetchall())
+            if write:
+                conn.executemany(
+                    f"UPDATE {TABLE} SET wasender_session_id = ?, wasender_session_updated_at = ?"  # nosec - constant identifiers
+                    " WHERE rowid = ? AND wasender_session_id IS NULL",
+                    [
+                        (oldest[str(user_id)]["wasender_session_id"], oldest[str(user_id)].get("wasender_session_updated_at"), rowid)
+                        for rowid, user_id, _email in found
+                    ],
+                )
+                conn.execute("COMMIT")
+                released = time.monotonic()
+                outcome.batches += 1
+                outcome.lock_wait_ms.append((locked - asked) * 1000.0)
+                outcome.lock_hold_ms.append((released - locked) * 1000.0)
+            for rowid, user_id, email in found:
+                outcome.matched += 1
+                outcome.add(UserRow(rowid, user_id, email, None), report_limit)  # held no session id before
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        done = outcome.count
+        if _is_locked(exc):
+            raise _locked_error(path, busy_timeout, done, "restoring it") from None
+        raise WabotError(f"SQLite error while restoring {path}: {exc}; {done} users were restored before", count=done) from None
+    finally:
+        outcome.seconds = time.monotonic() - started
+    return outcome

@@ -1,0 +1,210 @@
+# Copyright (c) 2026, wabot.wasender developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""session_db on SQLite with backup_method undo (the default): the row-level undo file and the restore from it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.unit.sessiondb_support import BASE_MS, COLLECTIONS, integrity, rows, run_module, seed, sessions, user_id
+
+from ansible_collections.wabot.wasender.plugins.module_utils import _sqliteundo as sqliteundo
+
+TEXT_STAMP = "2026-01-24 10:15:00"
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def undo_lines(path: str) -> tuple[dict, list[dict]]:
+    lines = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return lines[0], lines[1:]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """40 users: 0..29 hold session 16500+i (epoch-ms time stamps, user 5's as text), 30..39 none."""
+    path = tmp_path / "whatsapp_bot.db"
+    seed(path, 40, lambda i: str(16500 + i) if i < 30 else None)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE users SET wasender_session_updated_at = ? WHERE id = ?", (TEXT_STAMP, user_id(5)))
+    conn.close()
+    return path
+
+
+def test_undo_file_holds_exactly_the_changed_rows_as_stored(db: Path) -> None:
+    if os.geteuid() == 0:
+        os.chown(db, 65534, 65534)
+    before = rows(db)
+    result = run_module({"path": str(db), "scope": "users", "users": [user_id(i) for i in (1, 5, 7, 33)]})
+    assert result["changed"] and result["count"] == 3, result  # user 33 holds no session id
+    undo = Path(result["backup_path"])
+    assert undo.parent == db.parent and undo.name.startswith("whatsapp_bot.db.") and undo.name.endswith("Z.undo.jsonl")
+    info = undo.stat()
+    assert info.st_mode & 0o777 == 0o600 and (info.st_uid, info.st_gid) == (db.stat().st_uid, db.stat().st_gid)
+    header, lines = undo_lines(str(undo))
+    assert header["wabot_undo"] == 1 and header["engine"] == "sqlite" and header["database"] == str(db)
+    expected = [
+        {"id": user_id(i), "email": f"user{i}@example.com", "wasender_session_id": str(16500 + i), "wasender_session_updated_at": stamp}
+        for i, stamp in ((1, BASE_MS + 1), (5, TEXT_STAMP), (7, BASE_MS + 7))
+    ]
+    assert sorted(lines, key=lambda line: line["id"]) == sorted(expected, key=lambda line: line["id"])
+    after = rows(db)
+    assert {uid for uid in before if after[uid] != before[uid]} == {user_id(i) for i in (1, 5, 7)}
+    assert not [p.name for p in db.parent.iterdir() if p.name.endswith(".bak")]  # no whole-file copy
+
+
+def test_scope_all_undo_has_every_cleared_row_once(db: Path) -> None:
+    before = sessions(db)
+    result = run_module({"path": str(db), "scope": "all", "batch_size": 7, "report_limit": 4})
+    assert result["count"] == 30 and result["batches"] >= 5 and result["reset_truncated"] and len(result["reset"]) == 4
+    _header, lines = undo_lines(result["backup_path"])
+    assert sorted((line["id"], line["wasender_session_id"], line["wasender_session_updated_at"]) for line in lines) == sorted(
+        (uid, sid, stamp) for uid, (sid, stamp) in before.items() if sid is not None
+    )
+    assert all(sid is None for sid, _stamp in sessions(db).values())
+
+
+def test_check_mode_is_byte_identical_and_writes_no_undo_file(db: Path) -> None:
+    digest, names = sha(db), sorted(p.name for p in db.parent.iterdir())
+    result = run_module({"path": str(db), "scope": "all"}, check=True)
+    assert result["changed"] and result["count"] == 30 and result["backup_path"] is None
+    assert sha(db) == digest and sorted(p.name for p in db.parent.iterdir()) == names
+
+
+def test_restore_from_undo_file_keeps_a_new_session(db: Path) -> None:
+    original = sessions(db)
+    reset = run_module({"path": str(db), "scope": "all", "updated_at": "now"})
+    assert reset["count"] == 30
+    conn = sqlite3.connect(db, isolation_level=None)  # user 3 created a new session since the reset
+    conn.execute("UPDATE users SET wasender_session_id = 'fresh', wasender_session_updated_at = 1 WHERE id = ?", (user_id(3),))
+    conn.close()
+    digest = sha(db)
+    preview = run_module({"path": str(db), "restore_from": reset["backup_path"]}, check=True)
+    assert preview["changed"] and preview["count"] == 29 and sha(db) == digest
+    restored = run_module({"path": str(db), "restore_from": reset["backup_path"], "batch_size": 8})
+    assert restored["changed"] and restored["count"] == 29 and restored["scope"] == "restore" and restored["batches"] == 4
+    assert restored["restored_from"] == reset["backup_path"]
+    expected = {**original, user_id(3): ("fresh", 1)}
+    assert sessions(db) == expected  # time stamps as stored (epoch ms, user 5's text) come back too
+    again = run_module({"path": str(db), "restore_from": reset["backup_path"]})
+    assert again["changed"] is False and again["count"] == 0
+    assert integrity(db) == ["ok"]
+
+
+def test_restore_from_an_undo_file_of_postgresql_is_refused(tmp_path: Path, db: Path) -> None:
+    undo = tmp_path / "bot@db.20260124T101500.000000Z.undo.jsonl"
+    undo.write_text('{"wabot_undo": 1, "engine": "postgresql"}\n{"id": "x", "wasender_session_id": "1"}\n', encoding="utf-8")
+    digest = sha(db)
+    result = run_module({"path": str(db), "restore_from": str(undo)})
+    assert result["failed"] and "written for a postgresql database" in result["msg"] and sha(db) == digest
+
+
+def _corrupt_another_table(path: Path) -> None:
+    """Fill a table the reset never reads, then scribble over its last b-tree page: users stay readable."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE messages (body text)")
+    conn.executemany("INSERT INTO messages VALUES (?)", [("x" * 900,)] * 200)
+    conn.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[len(data) - page:len(data) - page + 16] = b"\xee" * 16  # the page header of the file's last page (messages)
+    path.write_bytes(bytes(data))
+
+
+def test_undo_path_runs_no_quick_check(db: Path) -> None:
+    """No whole-file scan (it would hold a read lock for seconds on a large file): damage elsewhere does not stop an undo reset."""
+    _corrupt_another_table(db)
+    copy = run_module({"path": str(db), "scope": "all", "backup_method": "copy"})
+    assert copy["failed"] and "is corrupt" in copy["msg"] and sessions(db)[user_id(0)][0], copy  # copy: quick_check first
+    result = run_module({"path": str(db), "scope": "all"})
+    assert result["changed"] and result["count"] == 30, result
+    assert all(sid is None for sid, _stamp in sessions(db).values())
+
+
+def test_busy_pause_covers_the_next_wake_up_of_a_waiting_writer() -> None:
+    # SQLite's default busy handler sleeps 1, 2, 5, 10, 15, 20, 25, ... ms: a writer waiting since the batch began
+    # retries at most one step after the release; the pause covers that step plus scheduling slack.
+    assert sqliteundo.busy_pause(0.5) == pytest.approx(0.006)
+    assert sqliteundo.busy_pause(10) == pytest.approx(0.015)
+    assert sqliteundo.busy_pause(40) == pytest.approx(0.025)
+    assert sqliteundo.busy_pause(60) == pytest.approx(0.030)
+    assert sqliteundo.busy_pause(5000) == pytest.approx(0.105)
+
+
+CHILD = r"""
+import json, os, sys, time
+from ansible_collections.wabot.wasender.plugins.module_utils import _sessiondb as sdb, _sqlitedb, _sqliteundo, _undo
+
+path, batch = sys.argv[1], int(sys.argv[2])
+conn = _sqlitedb.connect(path, False, 5000)
+undo = _undo.UndoLog(os.path.dirname(path), os.path.basename(path), {"engine": "sqlite", "database": path})
+
+def hook(event, info):
+    print(json.dumps({"event": event, "undo": undo.path, **{k: v for k, v in info.items() if k != "path"}}), flush=True)
+    if event == "before_commit" and info["done"] >= 2 * batch:
+        time.sleep(60)  # batch 3: undo written and fsynced, rows updated, not committed: wait for SIGKILL
+
+_sqliteundo.UndoResetter(conn, path, sdb.Selection("all"), undo, batch_size=batch, batch_pause=0, hook=hook).run()
+print(json.dumps({"event": "finished"}), flush=True)
+"""
+
+
+def test_killed_between_undo_write_and_commit_leaves_a_restorable_state(tmp_path: Path) -> None:
+    path = tmp_path / "whatsapp_bot.db"
+    users, batch = 600, 100
+    seed(path, users, lambda i: str(16500 + i))
+    original = sessions(path)
+    env = {**os.environ, "PYTHONPATH": str(COLLECTIONS)}
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(batch)], stdout=subprocess.PIPE, text=True, env=env)
+    assert child.stdout is not None
+    undo_path = None
+    try:
+        for line in child.stdout:
+            event = json.loads(line)
+            assert event["event"] != "finished"
+            if event["event"] == "before_commit" and event["done"] >= 2 * batch:
+                undo_path = event["undo"]
+                # the batch's rows are in the undo file before its commit
+                _header, lines = undo_lines(undo_path)
+                assert len(lines) == 3 * batch
+                break
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(10)
+    assert undo_path is not None
+    assert Path(f"{path}-journal").exists()  # hot journal of batch 3
+    state = sessions(path)  # this read rolls the hot journal back
+    cleared = {uid for uid, (sid, _stamp) in state.items() if sid is None}
+    assert len(cleared) == 2 * batch  # batches 1 and 2 committed, batch 3 rolled back
+    assert all(state[uid] == original[uid] for uid in state if uid not in cleared)
+    _header, lines = undo_lines(undo_path)
+    assert {line["id"] for line in lines} > cleared and len(lines) == 3 * batch
+
+    restored = run_module({"path": str(path), "restore_from": undo_path})
+    assert restored["changed"] and restored["count"] == 2 * batch  # batch 3's rows hold their id: left alone
+    assert sessions(path) == original and integrity(path) == ["ok"]
+
+
+def test_undo_files_are_pruned_to_keep_backups_and_none_without_backup(tmp_path: Path, db: Path) -> None:
+    backups = tmp_path / "undo"
+    made = []
+    for i in range(3):
+        result = run_module({"path": str(db), "scope": "users", "users": [user_id(i)], "backup_dir": str(backups), "keep_backups": 2})
+        made.append(result["backup_path"])
+    assert sorted(str(p) for p in backups.iterdir()) == sorted(made[1:]) and result["backups_pruned"] == [made[0]]
+    assert (backups.stat().st_mode & 0o777) == 0o700
+    names = sorted(p.name for p in tmp_path.iterdir())
+    plain = run_module({"path": str(db), "scope": "users", "users": [user_id(9)], "backup": False})
+    assert plain["changed"] and plain["backup_path"] is None and sorted(p.name for p in tmp_path.iterdir()) == names
