@@ -25,6 +25,7 @@ from ansible_collections.wabot.wasender.plugins.module_utils import _pgdb
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DbTarget
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import Outcome, Selection, UserRow
+from ansible_collections.wabot.wasender.plugins.module_utils import _undo
 from ansible_collections.wabot.wasender.plugins.module_utils._undo import UndoLog
 
 TABLE = _pgdb.TABLE
@@ -174,9 +175,7 @@ def restore(
     psycopg = _pgdb.driver()
     outcome = Outcome()
     started = time.monotonic()
-    latest: dict[str, dict[str, t.Any]] = {}
-    for row in rows:  # a user reset twice in one file: the first (oldest) value is the one to restore
-        latest.setdefault(str(row["id"]), row)
+    latest = _undo.oldest_per_user(rows)
     ids = sorted(latest)
     try:
         for start in range(0, len(ids), batch_size):

@@ -331,10 +331,7 @@ def restore(
     """
     outcome = Outcome()
     started = time.monotonic()
-    oldest: dict[str, dict[str, t.Any]] = {}
-    for row in rows:  # a user reset twice in one file: the first (oldest) value is the one to restore
-        if row.get("wasender_session_id") is not None:
-            oldest.setdefault(str(row["id"]), row)
+    oldest = _undo.oldest_per_user(rows)
     ids = sorted(oldest)
     select = "SELECT rowid, id, email FROM {table} WHERE id IN ({marks}) AND wasender_session_id IS NULL ORDER BY rowid"
     try:

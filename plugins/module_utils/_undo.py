@@ -152,6 +152,15 @@ def read(path: str, engine: str) -> tuple[dict[str, t.Any], list[dict[str, t.Any
     return header, rows
 
 
+def oldest_per_user(rows: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, t.Mapping[str, t.Any]]:
+    """Each user's first row holding a session id: a user reset twice in one file gets the oldest value back."""
+    oldest: dict[str, t.Mapping[str, t.Any]] = {}
+    for row in rows:
+        if row.get("wasender_session_id") is not None:
+            oldest.setdefault(str(row["id"]), row)
+    return oldest
+
+
 def existing(directory: str, name: str) -> list[str]:
     """The undo files of database ``name`` in ``directory``, oldest first."""
     pattern = re.compile(rf"^{re.escape(name)}\.{_STAMP_RE}{re.escape(SUFFIX)}$")
