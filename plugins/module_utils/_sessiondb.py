@@ -168,6 +168,14 @@ def stored_before(updated_at: t.Any, moment_ms: int) -> bool:
     return seconds is None or seconds * 1000.0 < moment_ms
 
 
+def check_reset_args(updated_at: str, batch_size: int) -> None:
+    """The arguments every resetter (either way back) takes, checked in one place."""
+    if updated_at not in UPDATED_AT_MODES:
+        raise WabotError(f"updated_at must be one of {', '.join(UPDATED_AT_MODES)}, got {updated_at!r}")
+    if batch_size < 1:
+        raise WabotError(f"batch_size must be at least 1, got {batch_size}")
+
+
 def now_ms() -> int:
     """Epoch milliseconds, the form the bot (JavaScript ``Date``) writes into date columns."""
     return int(time.time() * 1000)
@@ -226,10 +234,7 @@ class Resetter:
         backup: t.Callable[[], Backup] | None = None,
         hook: Hook | None = None,
     ) -> None:
-        if updated_at not in UPDATED_AT_MODES:
-            raise WabotError(f"updated_at must be one of {', '.join(UPDATED_AT_MODES)}, got {updated_at!r}")
-        if batch_size < 1:
-            raise WabotError(f"batch_size must be at least 1, got {batch_size}")
+        check_reset_args(updated_at, batch_size)
         self.conn = conn
         self.path = path
         self.selection = selection

@@ -29,7 +29,7 @@ import typing as t
 
 from ansible_collections.wabot.wasender.plugins.module_utils import _undo
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
-from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import UPDATED_AT_MODES, Hook, Outcome, Selection, UserRow, now_ms
+from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import Hook, Outcome, Selection, UserRow, check_reset_args, now_ms
 from ansible_collections.wabot.wasender.plugins.module_utils._sqlitedb import IN_CHUNK, TABLE, _chunks, _is_locked, _locked_error, _marks
 
 ENGINE = "sqlite"
@@ -104,10 +104,7 @@ class UndoResetter:
         report_limit: int = 10000,
         hook: Hook | None = None,
     ) -> None:
-        if updated_at not in UPDATED_AT_MODES:
-            raise WabotError(f"updated_at must be one of {', '.join(UPDATED_AT_MODES)}, got {updated_at!r}")
-        if batch_size < 1:
-            raise WabotError(f"batch_size must be at least 1, got {batch_size}")
+        check_reset_args(updated_at, batch_size)
         self.conn = conn
         self.path = path
         self.selection = selection

@@ -495,6 +495,17 @@ def _reset_failed(error: WabotError, done: Outcome) -> WabotError:
     return error
 
 
+def _run_with_undo(resetter: t.Any, undo: _undo.UndoLog | None, keep: int) -> Outcome:
+    """Run a resetter of either engine; its undo file is reported (and old ones pruned) also when it fails midway."""
+    try:
+        outcome = resetter.run()
+    except WabotError as error:
+        _attach_undo(resetter.outcome, undo, keep)
+        raise _reset_failed(error, resetter.outcome) from None
+    _attach_undo(outcome, undo, keep)
+    return outcome
+
+
 def _sqlite_undo_reset(module: AnsibleModule, conn: sqlite3.Connection, path: str, selection: Selection, backup_dir: str) -> Outcome:
     params = module.params
     undo = None
@@ -515,13 +526,7 @@ def _sqlite_undo_reset(module: AnsibleModule, conn: sqlite3.Connection, path: st
         busy_timeout=params["busy_timeout"],
         report_limit=params["report_limit"],
     )
-    try:
-        outcome = resetter.run()
-    except WabotError as error:
-        _attach_undo(resetter.outcome, undo, params["keep_backups"])
-        raise _reset_failed(error, resetter.outcome) from None
-    _attach_undo(outcome, undo, params["keep_backups"])
-    return outcome
+    return _run_with_undo(resetter, undo, params["keep_backups"])
 
 
 def run_sqlite(module: AnsibleModule, path: str, env: t.Mapping[str, str], result: dict[str, t.Any]) -> Outcome:
@@ -643,12 +648,7 @@ def run_postgresql(module: AnsibleModule, target: DbTarget, env: t.Mapping[str, 
                 lock_timeout_ms=lock_timeout,
                 report_limit=params["report_limit"],
             )
-            try:
-                outcome = resetter.run()
-            except WabotError as error:
-                _attach_undo(resetter.outcome, undo, params["keep_backups"])
-                raise _reset_failed(error, resetter.outcome) from None
-            _attach_undo(outcome, undo, params["keep_backups"])
+            outcome = _run_with_undo(resetter, undo, params["keep_backups"])
         result["skipped_recent"] = selection.recent
         return outcome
     except psycopg.Error as exc:
