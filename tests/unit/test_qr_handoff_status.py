@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.wabot.wasender.plugins.modules.qr_handoff import status_word
+from ansible_collections.wabot.wasender.plugins.module_utils._handoff import status_word
 
 
 @pytest.mark.parametrize("bot_status", ["ready", "authenticated", "qr", "disconnected", "unknown"])
