@@ -1,7 +1,10 @@
 # Copyright (c) 2026, wabot.wasender developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""One poll of the QR hand-off: each user's status from the bot and the current QR code of those waiting for a scan (modules ``qr_handoff`` and ``host_reset``)."""
+"""One poll of the QR hand-off: each user's status from the bot and the current QR code of those waiting for a scan.
+
+Used by the modules ``qr_handoff`` and ``host_reset``.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,6 @@ USER_OPTIONS = {
     "account_id": {"type": "str"},
     "email": {"type": "str"},
 }
-
 
 
 def status_word(session_id: str | None, bot_status: str) -> str:

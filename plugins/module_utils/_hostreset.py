@@ -90,7 +90,9 @@ class HostReset:
         info = SessionInfo(scoped).run()
         self.result["info"] = info
         if self.params["scope"] == "stale" and not info.get("judged"):
-            reason = info.get("judge_error") or info.get("wasender_error") or "no Wasender credentials (WASENDER_API_TOKEN in bot_env_file, or wasender_api_token)"
+            reason = (
+                info.get("judge_error") or info.get("wasender_error") or "no Wasender credentials (WASENDER_API_TOKEN in bot_env_file, or wasender_api_token)"
+            )
             raise WabotError(f"sessions not judged: {reason}; nothing was changed on this host")
         rows = info.get("users") or []
         if self.params["scope"] == "stale":

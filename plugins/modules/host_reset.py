@@ -52,6 +52,12 @@ attributes:
       - The module runs on the bot host; the PNG files are written, the codes drawn and the further polls run by the
         controller.
 options:
+  db_path:
+    description:
+      - Path on the target of the bot's SQLite database; defaults to the database O(bot_env_file) names, found as the
+        bot finds it (SQLite or PostgreSQL, see O(db_url)).
+      - Read read-only by the detection; this module writes to it only through the bot's API.
+    type: path
   method:
     description:
       - V(api) resets through the bot's API (delete, then ensure, per user).

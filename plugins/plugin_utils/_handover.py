@@ -119,7 +119,6 @@ def fingerprint(code: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-
 def handover_options(args: t.Mapping[str, t.Any], default_timeout: int) -> dict[str, t.Any]:
     """The controller-side options of a hand-off task, checked."""
     qr_dir = args.get("qr_dir")

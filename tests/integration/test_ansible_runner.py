@@ -121,7 +121,8 @@ def test_health_and_reset_through_ansible_runner(incident_fleet, tmp_path):
     stats = events_of(reset, "playbook_on_stats")[0]["event_data"]
     assert not stats["failures"] and not stats["dark"], reset["explain"]
     assert {host for host, count in stats["changed"].items() if count} == {"bot-b", "bot-c"}
-    detected = {e["event_data"]["host"] for e in events_of(reset, "runner_on_ok", "wabot.wasender.session_info")}
+    steps = events_of(reset, "runner_on_ok", "wabot.wasender.host_reset")
+    detected = {e["event_data"]["host"] for e in steps if (e["event_data"]["res"].get("info") or {}).get("users")}
     assert detected == {"bot-a", "bot-b", "bot-c"}
     report = json.loads((reports / "reset.json").read_text(encoding="utf-8"))
     assert report["failed_hosts"] == [] and report["users_reset"] == 3

@@ -186,13 +186,13 @@ def test_no_qr_payload_in_verbose_output_reports_or_registered_results(fleet_fac
       tasks:
         - name: registered
           ansible.builtin.debug:
-            msg: "{{{{ {{'handoff': _wabot_handoff, 'ensure': _wabot_ensure, 'info': _wabot_info, 'report': wabot_host_report}} | to_json }}}}"
+            msg: "{{{{ {{'step': _reset_step, 'after': _reset_after | default({{}}), 'report': reset_host_report}} | to_json }}}}"
     """
     extra = {"reports_dir": str(reports), "verify_timeout": 6, "verify_delay": 0.5, "show_qr": True}
     with PayloadWatcher(fleet) as watcher:
         run = run_playbook(tmp_path, playbook, fleet.inventory_path, extra_vars=extra, verbosity=4, timeout=240)
     assert run.rc == 0, run.explain()
-    handoff = run.result("Hand over the QR codes and wait for the scans (WhatsApp > Linked devices > Link a device)", "solo")
+    handoff = run.result("Detect, reset and ensure the sessions of the host, hand over the QR codes", "solo")["handoff"]
     assert sorted(handoff["waiting"]) == ["a@solo.test", "n@solo.test"]
     assert any(u["qr_refreshes"] >= 1 for u in handoff["users"]), handoff
     assert any(block in run.stdout for block in HALF_BLOCKS), "show_qr: true draws the codes"
