@@ -5,6 +5,8 @@
   with the module's default batch_size and 1000 beside it.
 - tools/bench_fleet.py: the reset and health playbooks over simulated fleets.
 - tools/bench_ssh_fleet.py: P1 (reset) and P2 (health) over the SSH test fleet (namespaces, sshd, become).
+- tools/bench_ratio.py: issue 9's goals as ratios against the hand-written baselines in tools/baseline/: P1 reset of
+  50 hosts, P2 health of 200 hosts, and the module executions per host of an idempotent re-run of reset.
 
 Each writes ``<name>.json`` and ``<name>.md``; this script adds ``summary.md`` linking them.
 Benchmarks are never part of `make test`: figures, not assertions.
@@ -24,6 +26,7 @@ BENCHES = {
     "bench_pg": ["--rows", "1000000", "--extra-batch-sizes", "5000"],
     "bench_fleet": ["--hosts", "10", "30"],
     "bench_ssh_fleet": ["--hosts", "3", "10"],
+    "bench_ratio": ["--reset-hosts", "50", "--health-hosts", "200"],
 }
 
 
