@@ -115,7 +115,7 @@ class SessionInfo:
             except WabotError as error:
                 wasender_error = error.message
                 self.result["wasender_error"] = error.message
-        self.result["judged"] = checked or state.session_id is None or state.status != "unknown"
+        self.result["judged"] = checked or not state.suspect_stale
         self.result["judge_error"] = None if self.result["judged"] else wasender_error or "no Wasender credentials to confirm the bot's status unknown"
         verdict = classify_bot(state.session_id, state.status, session, checked, wasender_error)
         try:

@@ -399,7 +399,7 @@ from ansible_collections.wabot.wasender.plugins.module_utils._common import (
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DB_ARGS, DbTarget, db_mutually_exclusive, resolve_target
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing
-from ansible_collections.wabot.wasender.plugins.module_utils._health import WASENDER_EXPIRED, wasender_status
+from ansible_collections.wabot.wasender.plugins.module_utils._health import wasender_status
 from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
     SCOPES,
     UPDATED_AT_MODES,
@@ -414,6 +414,7 @@ from ansible_collections.wabot.wasender.plugins.module_utils._sqlitebackup impor
 from ansible_collections.wabot.wasender.plugins.module_utils._sqlitedb import check_file, connect, sqlite_error, validate
 from ansible_collections.wabot.wasender.plugins.module_utils._sqliteundo import UndoResetter
 from ansible_collections.wabot.wasender.plugins.module_utils._sqliteundo import restore as restore_from_undo
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import WASENDER_EXPIRED
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import sessions_by_id
 
 
@@ -485,7 +486,7 @@ def _selection(module: AnsibleModule, store: UserStore, env: t.Mapping[str, str]
         if guard.overridden:
             module.warn(f"allow_all_stale is true, the session list is trusted although: {guard.reason}")
         # A session Wasender lists as expired cannot connect again (the bot reports it unknown forever): reset like a stale one.
-        live = frozenset(sid for sid, session in sessions_by_id(sessions).items() if wasender_status(session) not in WASENDER_EXPIRED)
+        live = frozenset(sid for sid, session in sessions_by_id(sessions).items() if wasender_status(session) != WASENDER_EXPIRED)
         return Selection(scope, live_ids=live, listed_at_ms=listed_at)
     return Selection(scope)
 
