@@ -85,18 +85,14 @@ class SessionState:
 
     session_id: str | None
     status: str
-    me_number: str | None = None
     qr_available: bool = False
-    qr_generated_at: t.Any = None
 
     @classmethod
     def from_data(cls, data: t.Mapping[str, t.Any]) -> "SessionState":
         return cls(
             session_id=session_id_text(data.get("sessionId")),
             status=str(data.get("status") or BOT_UNKNOWN).lower(),
-            me_number=None if data.get("meNumber") is None else str(data.get("meNumber")),
             qr_available=bool(data.get("qrAvailable")),
-            qr_generated_at=data.get("qrGeneratedAt"),
         )
 
     @property

@@ -61,11 +61,6 @@ def is_stale(session_id: t.Any, index: t.Container[str]) -> bool:
     return str(session_id).strip() not in index
 
 
-def stale_ids(session_ids: t.Iterable[t.Any], index: SessionIndex) -> set[str]:
-    """The stored ids that Wasender does not know."""
-    return {str(sid).strip() for sid in session_ids if is_stale(sid, index)}
-
-
 def wasender_status(session: t.Mapping[str, t.Any] | None) -> str | None:
     """The (lower-cased) status of a session of Wasender's list; None without one."""
     if not session:

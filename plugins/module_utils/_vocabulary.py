@@ -106,7 +106,6 @@ WAITING_FOR_SCAN = "waiting_for_scan"
 NO_SESSION = "no_session"
 HANDOFF_UNKNOWN = "unknown"
 HANDOFF_ERROR = "error"  # the bot could not be asked (the user's entry carries the error)
-HANDOFF_STATUSES: tuple[str, ...] = (HANDOFF_READY, WAITING_FOR_SCAN, NO_SESSION, HANDOFF_UNKNOWN, HANDOFF_ERROR)
 
 
 def handoff_status(session_id: t.Any, bot_status: t.Any) -> str:

@@ -167,11 +167,6 @@ class WasenderClient:
             )
         return data
 
-    def get_session(self, session_id: str) -> dict[str, t.Any] | None:
-        """The session, or None when Wasender has no such session (HTTP 404: stale)."""
-        response = self._call("GET", f"whatsapp-sessions/{_checked_id(session_id)}", allow_404=True)
-        return self._data(response) if response else None
-
     def delete_session(self, session_id: str) -> bool:
         """Delete the session; False when it did not exist."""
         response = self._call("DELETE", f"whatsapp-sessions/{_checked_id(session_id)}", allow_404=True)

@@ -606,7 +606,7 @@ def _undo_dir(params: t.Mapping[str, t.Any]) -> str:
 def _attach_undo(outcome: Outcome, undo: _undo.UndoLog | None, keep: int) -> None:
     """Report the undo file (as ``backup_path``) and prune older ones of the same database."""
     if undo is not None and undo.path:
-        outcome.backup = Backup(undo.path, os.path.getsize(undo.path), 0.0, _undo.prune(undo.directory, undo.name, keep, undo.path))
+        outcome.backup = Backup(undo.path, _undo.prune(undo.directory, undo.name, keep, undo.path))
 
 
 def run_postgresql(module: AnsibleModule, target: DbTarget, env: t.Mapping[str, str], result: dict[str, t.Any]) -> Outcome:

@@ -40,8 +40,8 @@ def test_without_the_list_every_stored_id_is_unknown_with_a_reason():
     assert h.classify_stored(None, None).health == "missing"
 
 
-def test_stale_ids_from_one_list():
-    assert h.stale_ids(["16500", 16548, None, " 16501 ", "99"], INDEX) == {"16548", "99"}
+def test_stale_from_one_list():
+    assert [sid for sid in ["16500", 16548, None, " 16501 ", "99"] if h.is_stale(sid, INDEX)] == [16548, "99"]
     assert h.is_stale("16548", INDEX) and not h.is_stale(None, INDEX)
 
 
