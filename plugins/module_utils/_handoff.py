@@ -8,10 +8,11 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient, bot_url_from, resolve_auth
-from ansible_collections.wabot.wasender.plugins.module_utils._common import http_options, load_bot_env, register_secrets, wasender_client
+from ansible_collections.wabot.wasender.plugins.module_utils._clients import http_options, load_bot_env, wasender_client
 from ansible_collections.wabot.wasender.plugins.module_utils._dotenv import require_key
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._scoped import ModuleView
+from ansible_collections.wabot.wasender.plugins.module_utils._secrets import register_secrets
 from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import HANDOFF_ERROR, WAITING_FOR_SCAN, handoff_status
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient
 

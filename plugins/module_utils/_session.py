@@ -12,7 +12,7 @@ import time
 import typing as t
 
 from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient, SessionState
-from ansible_collections.wabot.wasender.plugins.module_utils._common import bot_client, load_bot_env, wasender_client
+from ansible_collections.wabot.wasender.plugins.module_utils._clients import bot_client, load_bot_env, wasender_client
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing, named_owners
 from ansible_collections.wabot.wasender.plugins.module_utils._health import StaleVerdict, judge_stale

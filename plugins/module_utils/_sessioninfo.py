@@ -9,19 +9,15 @@ import typing as t
 
 from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient
 from ansible_collections.wabot.wasender.plugins.module_utils._botdb import read_users
-from ansible_collections.wabot.wasender.plugins.module_utils._common import (
-    BOT_API_REQUIRED_ONE_OF,
-    bot_client,
-    load_bot_env,
-    register_secrets,
-    wasender_client,
-)
+from ansible_collections.wabot.wasender.plugins.module_utils._clients import bot_client, load_bot_env, wasender_client
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import resolve_target, wants_database
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing, named_owners
 from ansible_collections.wabot.wasender.plugins.module_utils._health import classify_bot, count_health, wasender_status
 from ansible_collections.wabot.wasender.plugins.module_utils._hostcheck import judge_host
+from ansible_collections.wabot.wasender.plugins.module_utils._options import BOT_API_REQUIRED_ONE_OF
 from ansible_collections.wabot.wasender.plugins.module_utils._scoped import ModuleView
+from ansible_collections.wabot.wasender.plugins.module_utils._secrets import register_secrets
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient, sessions_by_id
 
 

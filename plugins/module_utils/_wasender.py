@@ -208,7 +208,7 @@ def sessions_by_id(sessions: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, t.M
 def env_for(params: t.Mapping[str, t.Any]) -> dict[str, str]:
     """The bot's dotenv values when ``bot_env_file`` is set, else an empty mapping.
 
-    The values include secrets: modules read the file through ``_common.load_bot_env``, which masks them.
+    The values include secrets: modules read the file through ``_clients.load_bot_env``, which masks them.
     """
     path = params.get("bot_env_file")
     return read_dotenv(path) if path else {}

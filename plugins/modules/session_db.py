@@ -386,20 +386,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wabot.wasender.plugins.module_utils import _pgdb, _pgreset, _undo
 from ansible_collections.wabot.wasender.plugins.module_utils._botdb import UserStore, user_store
-from ansible_collections.wabot.wasender.plugins.module_utils._common import (
-    BOT_ENV_ARGS,
-    HTTP_ARGS,
-    WASENDER_ARGS,
-    argument_spec,
-    fail,
-    load_bot_env,
-    register_secrets,
-    wasender_client,
-)
+from ansible_collections.wabot.wasender.plugins.module_utils._clients import load_bot_env, wasender_client
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DB_ARGS, DbTarget, db_mutually_exclusive, resolve_target
-from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError, fail
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing
 from ansible_collections.wabot.wasender.plugins.module_utils._health import wasender_status
+from ansible_collections.wabot.wasender.plugins.module_utils._options import BOT_ENV_ARGS, HTTP_ARGS, WASENDER_ARGS, argument_spec
+from ansible_collections.wabot.wasender.plugins.module_utils._secrets import register_secrets
 from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
     SCOPES,
     UPDATED_AT_MODES,

@@ -295,7 +295,7 @@ def test_failures_carry_http_status_not_status(server, sleeps):
 
 
 def test_module_kwargs_constraints_of_the_three_ways_to_authenticate():
-    from ansible_collections.wabot.wasender.plugins.module_utils._common import bot_module_kwargs
+    from ansible_collections.wabot.wasender.plugins.module_utils._options import bot_module_kwargs
 
     kwargs = bot_module_kwargs({"db_path": {"type": "path"}}, instead_of_auth=("db_path",), required_by={"users": ["db_path"]})
     assert kwargs["supports_check_mode"] is True
