@@ -39,6 +39,7 @@ _AUTH_FIXES = {
     " and was the bot restarted after the file changed?",
 }
 
+
 @dataclass
 class BotAuth:
     """A bearer token and how it was obtained (for error messages; the token is a secret)."""

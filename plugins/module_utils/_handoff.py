@@ -1,7 +1,8 @@
 # Copyright (c) 2026, wabot.wasender developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""One poll of the QR hand-off: each user's status from the bot and the current QR code of those waiting for a scan (modules ``qr_handoff`` and ``host_reset``)."""
+"""One poll of the QR hand-off: each user's status from the bot and the current QR code of those waiting for a scan
+(modules ``qr_handoff`` and ``host_reset``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 # Copyright (c) 2026, wabot.wasender developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A host's orphaned Wasender sessions: found from the database and one list call, the selected ones deleted (modules ``session_orphans`` and ``host_reset``)."""
+"""A host's orphaned Wasender sessions: found from the database and one list call, the selected ones deleted
+(modules ``session_orphans`` and ``host_reset``)."""
 
 from __future__ import annotations
 

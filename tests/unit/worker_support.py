@@ -111,7 +111,8 @@ def bot_state(session_id: t.Any, status: str, qr_available: bool = False) -> Ans
 
 
 def me(user_id: str = "u1") -> Answer:
-    return Answer(200, {"success": True, "data": {"userId": user_id, "accountId": "a1", "email": f"{user_id}@x.test", "preferredLanguage": "de", "role": "user"}})
+    data = {"userId": user_id, "accountId": "a1", "email": f"{user_id}@x.test", "preferredLanguage": "de", "role": "user"}
+    return Answer(200, {"success": True, "data": data})
 
 
 USER_NOT_FOUND = Answer(404, {"error": "User not found"})
