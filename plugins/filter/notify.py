@@ -9,6 +9,18 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import (
+    BOT_DOWN,
+    EXPIRED,
+    FAILED,
+    MISSING,
+    NEEDS_SCAN,
+    NO_RESULT,
+    OK,
+    STALE,
+    WAITING_FOR_SCAN,
+)
+
 FORMATS = ("generic", "slack", "teams")
 SCAN_HINT = "WhatsApp > Linked devices > Link a device"
 # What a reset cannot repair, by event kind of the event sources (extensions/eda/plugins/event_source).
@@ -27,7 +39,7 @@ ALERTS = {
         "The sessions cannot be judged against Wasender",
         "A reset would refuse to act: see the error, fix the Wasender token or URL, or run health by hand.",
     ),
-    "bot_down": ("The bot does not answer /health", "Start the bot (role wabot.wasender.bot_service) and check its log."),
+    BOT_DOWN: ("The bot does not answer /health", "Start the bot (role wabot.wasender.bot_service) and check its log."),
 }
 MAX_ERROR = 300
 
@@ -53,7 +65,7 @@ def users_to_scan(summary, web_urls=None):
     summary = _as_dict(summary)
     web_urls = _as_dict(web_urls)
     playbook = summary.get("playbook", "reset")
-    wanted = ("waiting_for_scan",) if playbook == "reset" else ("needs_scan", "stale", "expired")
+    wanted = (WAITING_FOR_SCAN,) if playbook == "reset" else (NEEDS_SCAN, STALE, EXPIRED)
     rows = []
     for rep in summary.get("hosts") or []:
         rep = _as_dict(rep)
@@ -113,9 +125,9 @@ def webhook_payload(summary, fmt="generic", web_urls=None, event=None):
               for f in (_as_dict(x) for x in summary.get("failed_hosts") or [])]
     not_judged = [{"host": r.get("host"), "error": _short(r.get("judge_error"))}
                   for r in (_as_dict(x) for x in summary.get("hosts") or [])
-                  if r.get("judge_error") and r.get("status") not in ("failed", "no_result")]
+                  if r.get("judge_error") and r.get("status") not in (FAILED, NO_RESULT)]
     by_status = _as_dict(summary.get("by_status"))
-    attention = bool(scan or failed or not_judged or set(by_status) - {"ok", "missing"})
+    attention = bool(scan or failed or not_judged or set(by_status) - {OK, MISSING})
     counts = ", ".join(f"{k} {v}" for k, v in by_status.items()) or "no hosts"
     head = f"wabot.wasender {playbook}{' (check mode)' if summary.get('check_mode') else ''}: {summary.get('hosts_total', 0)} host(s): {counts}"
     if playbook == "reset":
@@ -127,7 +139,7 @@ def webhook_payload(summary, fmt="generic", web_urls=None, event=None):
     if scan:
         lines.append(f"Users who must scan a new QR code in the bot's web UI ({SCAN_HINT}):")
         for row in scan:
-            extra = "" if row["status"] in ("waiting_for_scan", "needs_scan") else f" (session {row['status']}: run wabot.wasender.reset first)"
+            extra = "" if row["status"] in (WAITING_FOR_SCAN, NEEDS_SCAN) else f" (session {row['status']}: run wabot.wasender.reset first)"
             lines.append(f"- {row['host']}: {row['email'] or row['user_id']} at {row['web_url'] or 'the bot web UI'}{extra}")
     if failed:
         lines.append("Failed hosts:")

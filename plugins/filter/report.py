@@ -10,9 +10,13 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-# Host classes, worst first: a host takes the worst class of its users.
-HEALTH_ORDER = ("failed", "bot_down", "stale", "expired", "unknown", "needs_scan", "waiting_for_scan", "would_reset", "missing", "ok")
-USER_CLASSES = ("ok", "needs_scan", "stale", "expired", "missing", "unknown")
+# HEALTH_ORDER: host classes, worst first (a host takes the worst class of its users); USER_CLASSES: a user's health.
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import (
+    FINAL_OK_STATUSES,
+    FINAL_SCAN_STATUSES,
+)
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import HEALTH_CLASSES as USER_CLASSES
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import REPORT_ORDER as HEALTH_ORDER
 
 
 def _as_dict(value):
@@ -224,9 +228,9 @@ def _user_final(user, playbook, check_mode):
     if check_mode:
         return "would_reset" if user["action"] == "reset" else (before or "unknown")
     status = (user.get("status") or "").lower()
-    if status in ("ready", "authenticated", "connected"):
+    if status in FINAL_OK_STATUSES:
         return "ok"
-    if status in ("waiting_for_scan", "qr", "need_scan", "connecting", "disconnected", "auth_failure"):
+    if status in FINAL_SCAN_STATUSES:
         return "waiting_for_scan"
     return "unknown"
 

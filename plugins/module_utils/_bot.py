@@ -19,6 +19,7 @@ from ansible_collections.wabot.wasender.plugins.module_utils._dotenv import requ
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._http import IDEMPOTENT, HttpClient, Response
 from ansible_collections.wabot.wasender.plugins.module_utils._jwt import claims_unverified, mint
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import BOT_READY_STATUSES, BOT_UNKNOWN, health_of_bot_status
 
 SERVICE = "bot"
 USER_API = "api/whatsapp/user"
@@ -37,11 +38,6 @@ _AUTH_FIXES = {
     AUTH_BOT_ENV: "the running bot uses another JWT_SECRET than bot_env_file holds: is bot_env_file this bot's .env,"
     " and was the bot restarted after the file changed?",
 }
-
-# The bot's status vocabulary (after its own mapping of Wasender's statuses): usable, or waiting for a QR scan
-# (or a reconnect). Everything else (``unknown``) means the bot could not read the session at Wasender.
-READY_STATUSES = frozenset({"ready", "authenticated"})
-SCAN_STATUSES = frozenset({"qr", "disconnected", "auth_failure"})
 
 
 @dataclass
@@ -90,87 +86,28 @@ class SessionState:
 
     session_id: str | None
     status: str
-    me_number: str | None = None
     qr_available: bool = False
-    qr_generated_at: t.Any = None
 
     @classmethod
     def from_data(cls, data: t.Mapping[str, t.Any]) -> "SessionState":
         return cls(
             session_id=session_id_text(data.get("sessionId")),
-            status=str(data.get("status") or "unknown").lower(),
-            me_number=None if data.get("meNumber") is None else str(data.get("meNumber")),
+            status=str(data.get("status") or BOT_UNKNOWN).lower(),
             qr_available=bool(data.get("qrAvailable")),
-            qr_generated_at=data.get("qrGeneratedAt"),
         )
 
     @property
     def ready(self) -> bool:
-        return self.status in READY_STATUSES
+        return self.status in BOT_READY_STATUSES
 
     @property
     def suspect_stale(self) -> bool:
-        """The bot's only sign of a stale id: an id is stored but its status cannot be read."""
-        return self.session_id is not None and self.status == "unknown"
+        """The bot's only sign of a stale id: an id is stored but the bot could not read its status at Wasender
+        (``unknown``, or a word outside its vocabulary: ``_vocabulary.health_of_bot_status`` cannot class it)."""
+        return self.session_id is not None and health_of_bot_status(self.status) is None
 
     def as_dict(self) -> dict[str, t.Any]:
         return {"session_id": self.session_id, "status": self.status}
-
-
-@dataclass
-class StaleVerdict:
-    """What to do with a stored session the bot reports as ``unknown`` (see ``judge_stale``)."""
-
-    stale: bool
-    confirmed: bool | None
-    replace: bool
-    reason: str | None = None
-
-
-# Why an unconfirmed ``unknown`` is not enough to replace a session (the bot's answer hides the cause).
-UNKNOWN_CAUSES = "the bot answers unknown for any error reading the session at Wasender (its own token rejected, network, Wasender 5xx)"
-
-
-def judge_stale(
-    state: SessionState,
-    *,
-    checked: bool,
-    wasender_session: t.Mapping[str, t.Any] | None = None,
-    replace_stale: bool = True,
-    replace_unconfirmed: bool = False,
-) -> StaleVerdict:
-    """Decide whether the stored session is stale and whether to replace it.
-
-    ``checked`` says whether Wasender was asked about the id (credentials known, and its trusted session
-    list answered); ``wasender_session`` is then its session, or None when the list lacks it. Only Wasender
-    confirms staleness (absent, or listed as expired): the bot's ``unknown`` alone also means "the bot cannot reach Wasender",
-    so an unconfirmed stale-looking session is replaced only with ``replace_unconfirmed``, and a
-    session Wasender still has is never replaced.
-    """
-    if not state.suspect_stale:
-        return StaleVerdict(stale=False, confirmed=None, replace=False)
-    sid = state.session_id
-    if checked and str((wasender_session or {}).get("status") or "").lower() == "expired":
-        # The bot maps Wasender's expired to unknown and cannot reconnect it (contract section 3): replaced like a stale one.
-        reason = f"Wasender lists session {sid} as expired: it cannot connect again"
-        return StaleVerdict(stale=True, confirmed=True, replace=replace_stale, reason=reason)
-    if checked and wasender_session is not None:
-        return StaleVerdict(
-            stale=False,
-            confirmed=None,
-            replace=False,
-            reason=f"the bot reports status unknown for session {sid}, but Wasender has it (status"
-            f" {wasender_session.get('status')}): the bot cannot read it at Wasender. Check the bot's WASENDER_API_TOKEN,"
-            " its network and its log (Error getting status for session); the session is kept",
-        )
-    if checked:
-        reason = f"Wasender answered HTTP 404 for session {sid}: it was deleted at Wasender"
-        return StaleVerdict(stale=True, confirmed=True, replace=replace_stale, reason=reason)
-    reason = (
-        f"the bot reports status unknown for session {sid} and no Wasender credentials are known to confirm that"
-        f" Wasender deleted it ({UNKNOWN_CAUSES})"
-    )
-    return StaleVerdict(stale=True, confirmed=False, replace=replace_stale and replace_unconfirmed, reason=reason)
 
 
 @dataclass

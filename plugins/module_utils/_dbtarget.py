@@ -28,7 +28,6 @@ from urllib.parse import quote, unquote, urlsplit
 
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 
-ENGINES = ("sqlite", "postgresql")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 DEFAULT_PG_PORT = 5432
 # backend/knexfile.js, development: path.join(__dirname, 'database', 'whatsapp_bot_dev.sqlite3')

@@ -40,7 +40,6 @@ from ansible_collections.wabot.wasender.plugins.module_utils._wasender import (
 )
 
 MANY_STORED = 5
-OVERRIDE = "allow_all_stale"
 
 
 @dataclass

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.wabot.wasender.plugins.module_utils._bot import READY_STATUSES, BotClient, bot_url_from, resolve_auth
-from ansible_collections.wabot.wasender.plugins.module_utils._common import http_options, load_bot_env, register_secrets, wasender_client
+from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient, bot_url_from, resolve_auth
+from ansible_collections.wabot.wasender.plugins.module_utils._clients import http_options, load_bot_env, wasender_client
 from ansible_collections.wabot.wasender.plugins.module_utils._dotenv import require_key
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._scoped import ModuleView
+from ansible_collections.wabot.wasender.plugins.module_utils._secrets import register_secrets
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import HANDOFF_ERROR, WAITING_FOR_SCAN, handoff_status
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient
 
 # The key of the module result that carries the codes to the action plugin, which removes it from the task result.
@@ -26,24 +28,6 @@ USER_OPTIONS = {
     "account_id": {"type": "str"},
     "email": {"type": "str"},
 }
-
-
-def status_word(session_id: str | None, bot_status: str) -> str:
-    """The hand-off status of a user from the bot's answer.
-
-    "No session" is decided first: for a user with no stored id, upstream bots before 9cfd7f8 (2025-10-20) answer
-    GET /api/whatsapp/user/status with the account-wide fallback (exploreforce/leylaAI backend/src/routes/whatsapp.ts:67-73
-    at 7e963dc calls WasenderApiClient.getStatus(): WASENDER_SESSION_ID's session, else the account's only session,
-    else GET /api/status; wasenderApiClient.ts:103-149 there) and ``sessionId: null``. That status (``ready`` too) is
-    another session's, never this user's.
-    """
-    if session_id is None:
-        return "no_session"
-    if bot_status in READY_STATUSES:
-        return "ready"
-    if bot_status == "unknown":
-        return "unknown"
-    return "waiting_for_scan"
 
 
 class HandoffPoll:
@@ -115,7 +99,7 @@ class HandoffPoll:
                 "user_id": user_id,
                 "email": user.get("email") or user_id,
                 "session_id": None,
-                "status": "error",
+                "status": HANDOFF_ERROR,
                 "bot_status": None,
                 "qr_available": False,
                 "qr_error": None,
@@ -132,9 +116,9 @@ class HandoffPoll:
                 session_id=state.session_id,
                 bot_status=state.status,
                 qr_available=state.qr_available,
-                status=status_word(state.session_id, state.status),
+                status=handoff_status(state.session_id, state.status),
             )
-            if entry["status"] != "waiting_for_scan":
+            if entry["status"] != WAITING_FOR_SCAN:
                 continue
             code = self.code_for(client, str(state.session_id), entry)
             if code is not None:

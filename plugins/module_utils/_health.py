@@ -1,11 +1,15 @@
 # Copyright (c) 2026, wabot.wasender developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Health classes of a user's WhatsApp session, and orphaned Wasender sessions.
+"""Health classes of a user's WhatsApp session, the one stale verdict, and orphaned Wasender sessions.
 
-Classes: ``ok`` (connected or ready), ``needs_scan`` (a QR scan is pending), ``stale``
-(an id is stored but Wasender has no such session), ``missing`` (no id stored) and
-``unknown`` (could not be decided; a reason says why).
+Classes (words in ``_vocabulary``): ``ok`` (connected or ready), ``needs_scan`` (a QR scan is pending), ``stale``
+(an id is stored but Wasender has no such session), ``expired`` (Wasender lists it as expired), ``missing`` (no id
+stored) and ``unknown`` (could not be decided; a reason says why).
+
+One verdict per view: ``classify_stored`` (a database row against Wasender's list) and ``classify_bot`` (the bot's
+``/user/status`` answer, confirmed by Wasender when it was asked). ``judge_stale``, what the ``session`` module does with
+a session the bot cannot read, is derived from ``classify_bot``, so the two cannot disagree.
 
 Stale detection from a database costs one Wasender list call for a whole host: index
 the list once with ``_wasender.sessions_by_id`` and ask ``is_stale(stored_id, index)`` per user.
@@ -18,32 +22,28 @@ import re
 import typing as t
 from dataclasses import dataclass
 
-from ansible_collections.wabot.wasender.plugins.module_utils._bot import READY_STATUSES, SCAN_STATUSES
+from ansible_collections.wabot.wasender.plugins.module_utils._bot import SessionState
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import (
+    BOT_UNKNOWN,
+    EXPIRED,
+    HEALTH_CLASSES,
+    MISSING,
+    NEEDS_SCAN,
+    OK,
+    REPLACED_CLASSES,
+    STALE,
+    UNKNOWN,
+    WASENDER_NEED_PASSKEY,
+    bot_status_of_wasender,
+    health_of_bot_status,
+    health_of_wasender_status,
+)
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import SESSION_NAME_PREFIX
 
-OK = "ok"
-NEEDS_SCAN = "needs_scan"
-STALE = "stale"
-EXPIRED = "expired"
-MISSING = "missing"
-UNKNOWN = "unknown"
-HEALTH_CLASSES: tuple[str, ...] = (OK, NEEDS_SCAN, STALE, EXPIRED, MISSING, UNKNOWN)
-
-# Wasender statuses (compared lower-cased); the bot's own vocabulary is _bot.READY_STATUSES / SCAN_STATUSES.
-# The bot maps logged_out and need_scan to its "qr" status and connects such a session on ensure, so a scan
-# revives it (backend/src/services/wasenderApiClient.ts mapWasenderStatusToInternal; contract section 3).
-# It maps expired and need_passkey to "unknown", like a deleted session:
-# - expired: the session cannot connect again; the bot keeps reporting unknown. Classed EXPIRED and replaced
-#   like a stale one (through the bot's DELETE, which also deletes it at Wasender, then ensure).
-# - need_passkey: the phone must confirm the account's passkey; a new session would need the same. Classed
-#   NEEDS_SCAN (a human acts on the phone), never replaced.
-WASENDER_OK = frozenset({"connected", "ready", "online", "authenticated", "auth"})
-WASENDER_SCAN = frozenset(
-    {"need_scan", "connecting", "qr", "pairing", "waiting_for_qr", "requires_qr", "logged_out", "need_passkey", "disconnected", "idle", "offline"}
-)
-WASENDER_EXPIRED = frozenset({"expired"})
-
 SessionIndex = t.Mapping[str, t.Mapping[str, t.Any]]
+
+# Why the bot's ``unknown`` alone is not enough to call a session stale (its answer hides the cause).
+UNKNOWN_CAUSES = "the bot answers unknown for any error reading the session at Wasender (its own token rejected, network, Wasender 5xx)"
 
 
 @dataclass
@@ -61,12 +61,8 @@ def is_stale(session_id: t.Any, index: t.Container[str]) -> bool:
     return str(session_id).strip() not in index
 
 
-def stale_ids(session_ids: t.Iterable[t.Any], index: SessionIndex) -> set[str]:
-    """The stored ids that Wasender does not know."""
-    return {str(sid).strip() for sid in session_ids if is_stale(sid, index)}
-
-
 def wasender_status(session: t.Mapping[str, t.Any] | None) -> str | None:
+    """The (lower-cased) status of a session of Wasender's list; None without one."""
     if not session:
         return None
     status = session.get("status")
@@ -76,13 +72,14 @@ def wasender_status(session: t.Mapping[str, t.Any] | None) -> str | None:
 def classify_wasender_status(status: str | None) -> Verdict:
     """Class of a session Wasender knows, from its (case-insensitive) status."""
     value = (status or "").lower()
-    if value in WASENDER_OK:
+    health = health_of_wasender_status(value)
+    if health == OK:
         return Verdict(OK)
-    if value in WASENDER_EXPIRED:
+    if health == EXPIRED:
         return Verdict(EXPIRED, "Wasender lists the session as expired: it cannot connect again and the bot reports it as unknown; reset replaces it")
-    if value == "need_passkey":
+    if value == WASENDER_NEED_PASSKEY:
         return Verdict(NEEDS_SCAN, "Wasender status need_passkey: confirm the account's passkey on the phone (the bot reports unknown meanwhile)")
-    if value in WASENDER_SCAN:
+    if health == NEEDS_SCAN:
         return Verdict(NEEDS_SCAN, f"Wasender status {value}: the session waits for a QR scan (or a reconnect)")
     return Verdict(UNKNOWN, f"Wasender reports status {status!r}, which this collection does not know")
 
@@ -111,31 +108,75 @@ def classify_bot(
     ``wasender_checked`` tells whether ``wasender_session`` is Wasender's answer for ``session_id``
     (None then means HTTP 404: stale) or whether Wasender was not asked.
     """
-    status = (bot_status or "unknown").lower()
+    status = (bot_status or BOT_UNKNOWN).lower()
     if session_id is None:
         return Verdict(MISSING, "no session id stored: the user never created a session or it was cleared")
-    if status in READY_STATUSES:
+    health = health_of_bot_status(status)
+    if health == OK:
         return Verdict(OK)
-    if status in SCAN_STATUSES:
+    if health == NEEDS_SCAN:
         return Verdict(NEEDS_SCAN, f"bot status {status}: the session waits for a QR scan (or a reconnect)")
+    # The bot could not read the session at Wasender (contract section 1, GET /user/status): only Wasender tells why.
     if wasender_checked:
         if wasender_session is None:
-            return Verdict(STALE, f"session {session_id} is stored but Wasender answers 404 for it (deleted there)")
-        verdict = classify_wasender_status(wasender_status(wasender_session))
-        if verdict.health in (EXPIRED, NEEDS_SCAN):
-            return verdict  # statuses the bot itself maps to unknown (expired, need_passkey)
+            return Verdict(STALE, f"Wasender has no session {session_id} (HTTP 404 for session {session_id}): it was deleted at Wasender")
+        listed = wasender_status(wasender_session)
+        if bot_status_of_wasender(listed) == BOT_UNKNOWN:
+            # A status the bot itself maps to unknown (expired, need_passkey, or one neither knows): Wasender's class.
+            verdict = classify_wasender_status(listed)
+            if verdict.health == EXPIRED:
+                verdict.reason = f"Wasender lists session {session_id} as expired: it cannot connect again; reset replaces it"
+            return verdict
         return Verdict(
             UNKNOWN,
-            f"bot reports status {status} for session {session_id} but Wasender has it (status {wasender_status(wasender_session)},"
-            f" {verdict.health}): the bot cannot read it; check the bot's WASENDER_API_TOKEN and its log",
+            f"the bot reports status {status} for session {session_id}, but Wasender has it (status {listed}): the bot cannot"
+            " read it at Wasender. Check the bot's WASENDER_API_TOKEN, its network and its log (Error getting status for session)",
         )
     if wasender_error:
-        return Verdict(UNKNOWN, f"bot reports status {status} for session {session_id} and Wasender could not be asked: {wasender_error}")
+        return Verdict(UNKNOWN, f"the bot reports status {status} for session {session_id} and Wasender could not be asked: {wasender_error}")
     return Verdict(
         UNKNOWN,
-        f"bot reports status {status} for stored session {session_id}: stale, or Wasender unreachable from the bot;"
-        " give Wasender credentials (or bot_env_file) to confirm",
+        f"the bot reports status {status} for session {session_id} and no Wasender credentials are known to confirm that"
+        f" Wasender deleted it ({UNKNOWN_CAUSES}): give Wasender credentials (bot_env_file with WASENDER_API_TOKEN, or"
+        " wasender_api_url and wasender_api_token) to confirm",
     )
+
+
+@dataclass
+class StaleVerdict:
+    """What to do with a stored session the bot cannot read (see ``judge_stale``)."""
+
+    stale: bool
+    confirmed: bool | None
+    replace: bool
+    reason: str | None = None
+
+
+def judge_stale(
+    state: SessionState,
+    *,
+    checked: bool,
+    wasender_session: t.Mapping[str, t.Any] | None = None,
+    replace_stale: bool = True,
+    replace_unconfirmed: bool = False,
+) -> StaleVerdict:
+    """Decide whether the stored session is stale and whether to replace it: ``classify_bot``'s verdict, acted on.
+
+    ``checked`` says whether Wasender was asked about the id (credentials known, and its trusted session
+    list answered); ``wasender_session`` is then its session, or None when the list lacks it. Only Wasender
+    confirms staleness (STALE: absent, or EXPIRED: listed as expired, which the bot cannot reconnect): those are
+    replaced unless ``replace_stale`` is false. The bot's ``unknown`` alone also means "the bot cannot reach
+    Wasender", so an unconfirmed stale-looking session is replaced only with ``replace_unconfirmed``, and a
+    session Wasender still has is never replaced.
+    """
+    verdict = classify_bot(state.session_id, state.status, wasender_session, checked)
+    if verdict.health in REPLACED_CLASSES:
+        return StaleVerdict(stale=True, confirmed=True, replace=replace_stale, reason=verdict.reason)
+    if not state.suspect_stale:
+        return StaleVerdict(stale=False, confirmed=None, replace=False)
+    if checked:
+        return StaleVerdict(stale=False, confirmed=None, replace=False, reason=f"{verdict.reason}; the session is kept")
+    return StaleVerdict(stale=True, confirmed=False, replace=replace_stale and replace_unconfirmed, reason=verdict.reason)
 
 
 def user_id_of_session_name(name: t.Any) -> str | None:

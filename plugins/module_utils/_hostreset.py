@@ -27,11 +27,8 @@ from ansible_collections.wabot.wasender.plugins.module_utils._orphans import Orp
 from ansible_collections.wabot.wasender.plugins.module_utils._scoped import ModuleView, ScopedModule
 from ansible_collections.wabot.wasender.plugins.module_utils._session import SessionManager
 from ansible_collections.wabot.wasender.plugins.module_utils._sessioninfo import SessionInfo
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import BOT_READY_STATUSES, NEEDS_SCAN, REPLACED_CLASSES
 
-STALE_HEALTH = ("stale", "expired")
-PENDING_HEALTH = "needs_scan"
-# The bot's statuses of a session that needs no scan (_bot.READY_STATUSES).
-NO_HANDOFF_STATUSES = ("ready", "authenticated")
 # The options of the workers that host_reset sets per step (the rest, credentials and HTTP options, are shared).
 USER_KEYS = ("user_id", "account_id", "email")
 
@@ -96,10 +93,10 @@ class HostReset:
             raise WabotError(f"sessions not judged: {reason}; nothing was changed on this host")
         rows = info.get("users") or []
         if self.params["scope"] == "stale":
-            targets = [row for row in rows if row.get("health") in STALE_HEALTH]
+            targets = [row for row in rows if row.get("health") in REPLACED_CLASSES]
         else:
             targets = [row for row in rows if row.get("session_id")]
-        pending = [row for row in rows if row.get("health") == PENDING_HEALTH] if self.params["ensure_pending"] else []
+        pending = [row for row in rows if row.get("health") == NEEDS_SCAN] if self.params["ensure_pending"] else []
         self.result["targets"] = [user_item(row) for row in targets]
         self.result["pending"] = [user_item(row) for row in pending]
 
@@ -190,7 +187,7 @@ class HostReset:
         users = [
             {key: r["item"].get(key) for key in USER_KEYS}
             for r in self.result["ensure"]["results"]
-            if not r.get("failed") and r.get("session_id") and r.get("status") not in NO_HANDOFF_STATUSES
+            if not r.get("failed") and r.get("session_id") and r.get("status") not in BOT_READY_STATUSES
         ]
         if not users:
             return

@@ -12,12 +12,13 @@ import time
 import typing as t
 
 from ansible_collections.wabot.wasender.plugins.module_utils._botdb import read_users
-from ansible_collections.wabot.wasender.plugins.module_utils._common import load_bot_env, register_secrets, wasender_client
+from ansible_collections.wabot.wasender.plugins.module_utils._clients import load_bot_env, wasender_client
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DbTarget, resolve_target
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import ListingVerdict, evidence_from, judge_listing
 from ansible_collections.wabot.wasender.plugins.module_utils._health import find_orphans, plan_prune
 from ansible_collections.wabot.wasender.plugins.module_utils._scoped import ModuleView
+from ansible_collections.wabot.wasender.plugins.module_utils._secrets import register_secrets
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient
 
 NO_CREDENTIALS = (

@@ -11,11 +11,13 @@ import tempfile
 import time
 import typing as t
 
-from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient, SessionState, StaleVerdict, judge_stale
-from ansible_collections.wabot.wasender.plugins.module_utils._common import bot_client, load_bot_env, wasender_client
+from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient, SessionState
+from ansible_collections.wabot.wasender.plugins.module_utils._clients import bot_client, load_bot_env, wasender_client
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing, named_owners
+from ansible_collections.wabot.wasender.plugins.module_utils._health import StaleVerdict, judge_stale
 from ansible_collections.wabot.wasender.plugins.module_utils._scoped import ModuleView
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import BOT_QR, BOT_READY, BOT_UNKNOWN
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient, sessions_by_id
 
 NEW_SESSION = "(new session)"
@@ -103,8 +105,7 @@ class SessionManager:
             self.module.warn(f"{verdict.reason}; replace_stale is false: session {session_id} is kept, and the bot cannot repair it")
         elif verdict.stale:
             self.module.warn(
-                f"session {session_id} is not replaced, its staleness is not confirmed: {verdict.reason}. To confirm, give"
-                " Wasender credentials (bot_env_file with WASENDER_API_TOKEN, or wasender_api_url and wasender_api_token);"
+                f"session {session_id} is not replaced, its staleness is not confirmed: {verdict.reason};"
                 " to replace it anyway, set replace_unconfirmed: true"
             )
         elif verdict.reason:
@@ -132,7 +133,7 @@ class SessionManager:
         self.check_user()
         if self.check_mode:
             self.result.update(changed=True, replaced=stale)
-            return SessionState(session_id=None, status="qr")  # what a new session starts as
+            return SessionState(session_id=None, status=BOT_QR)  # what a new session starts as
         # changed/replaced are set only once the bot did it, so a failure reports what really happened.
         if stale:
             deleted = self.bot.delete_session()
@@ -153,7 +154,7 @@ class SessionManager:
             return before
         if self.check_mode:
             self.result["changed"] = True
-            return SessionState(session_id=None, status="unknown")
+            return SessionState(session_id=None, status=BOT_UNKNOWN)
         deleted = self.bot.delete_session()
         self.result.update(changed=True, deleted_at_wasender=deleted.deleted_at_wasender)
         if deleted.previous_session_id is not None:
@@ -162,7 +163,7 @@ class SessionManager:
 
     def wait_ready(self, state: SessionState) -> SessionState:
         deadline = time.monotonic() + self.params["wait_timeout"]
-        while state.status != "ready":
+        while state.status != BOT_READY:  # documented: until the bot reports ready
             if state.session_id is None:
                 raise WabotError("no session to wait for: the user has no session id (state absent, or ensure failed)")
             if time.monotonic() >= deadline:

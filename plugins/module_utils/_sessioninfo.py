@@ -9,19 +9,15 @@ import typing as t
 
 from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient
 from ansible_collections.wabot.wasender.plugins.module_utils._botdb import read_users
-from ansible_collections.wabot.wasender.plugins.module_utils._common import (
-    BOT_API_REQUIRED_ONE_OF,
-    bot_client,
-    load_bot_env,
-    register_secrets,
-    wasender_client,
-)
+from ansible_collections.wabot.wasender.plugins.module_utils._clients import bot_client, load_bot_env, wasender_client
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import resolve_target, wants_database
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing, named_owners
 from ansible_collections.wabot.wasender.plugins.module_utils._health import classify_bot, count_health, wasender_status
 from ansible_collections.wabot.wasender.plugins.module_utils._hostcheck import judge_host
+from ansible_collections.wabot.wasender.plugins.module_utils._options import BOT_API_REQUIRED_ONE_OF
 from ansible_collections.wabot.wasender.plugins.module_utils._scoped import ModuleView
+from ansible_collections.wabot.wasender.plugins.module_utils._secrets import register_secrets
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient, sessions_by_id
 
 
@@ -115,7 +111,7 @@ class SessionInfo:
             except WabotError as error:
                 wasender_error = error.message
                 self.result["wasender_error"] = error.message
-        self.result["judged"] = checked or state.session_id is None or state.status != "unknown"
+        self.result["judged"] = checked or not state.suspect_stale
         self.result["judge_error"] = None if self.result["judged"] else wasender_error or "no Wasender credentials to confirm the bot's status unknown"
         verdict = classify_bot(state.session_id, state.status, session, checked, wasender_error)
         try:

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import sqlite3
-import time
 from dataclasses import dataclass, field
 
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
@@ -31,8 +30,6 @@ class Backup:
     """A verified backup file and the older backups pruned after it was written."""
 
     path: str
-    size: int
-    seconds: float
     pruned: list[str] = field(default_factory=list)
 
 
@@ -92,7 +89,6 @@ def make_backup(conn: sqlite3.Connection, db_path: str, backup_dir: str, keep: i
 
     Any failure (missing or read-only directory, no space, I/O error) raises before the database is touched.
     """
-    started = time.monotonic()
     db_info = os.stat(db_path)
     ensure_backup_dir(backup_dir, db_info)
     try:
@@ -140,7 +136,7 @@ def make_backup(conn: sqlite3.Connection, db_path: str, backup_dir: str, keep: i
             f"cannot write the backup into {backup_dir}: {reason}. Nothing was changed in {db_path}:"
             " choose a writable backup_dir with enough space (or set backup=false to reset without a backup)"
         ) from None
-    backup = Backup(path=final, size=os.stat(final).st_size, seconds=time.monotonic() - started)
+    backup = Backup(path=final)
     if keep > 0:
         for old in list_backups(db_path, backup_dir)[:-keep]:
             try:

@@ -32,7 +32,6 @@ from ansible_collections.wabot.wasender.plugins.module_utils._errors import Wabo
 from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import Hook, Outcome, Selection, UserRow, check_reset_args, now_ms
 from ansible_collections.wabot.wasender.plugins.module_utils._sqlitedb import IN_CHUNK, TABLE, _chunks, _is_locked, _locked_error, _marks
 
-ENGINE = "sqlite"
 # SQLite's default busy handler (sqliteDefaultBusyCallback, with usleep): the sleeps of a waiting writer, in ms.
 BUSY_DELAYS_MS = (1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100)
 # Scheduling slack added to the pause (the waiting process must be given a CPU within the pause).

@@ -167,11 +167,6 @@ class WasenderClient:
             )
         return data
 
-    def get_session(self, session_id: str) -> dict[str, t.Any] | None:
-        """The session, or None when Wasender has no such session (HTTP 404: stale)."""
-        response = self._call("GET", f"whatsapp-sessions/{_checked_id(session_id)}", allow_404=True)
-        return self._data(response) if response else None
-
     def delete_session(self, session_id: str) -> bool:
         """Delete the session; False when it did not exist."""
         response = self._call("DELETE", f"whatsapp-sessions/{_checked_id(session_id)}", allow_404=True)
@@ -213,7 +208,7 @@ def sessions_by_id(sessions: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, t.M
 def env_for(params: t.Mapping[str, t.Any]) -> dict[str, str]:
     """The bot's dotenv values when ``bot_env_file`` is set, else an empty mapping.
 
-    The values include secrets: modules read the file through ``_common.load_bot_env``, which masks them.
+    The values include secrets: modules read the file through ``_clients.load_bot_env``, which masks them.
     """
     path = params.get("bot_env_file")
     return read_dotenv(path) if path else {}

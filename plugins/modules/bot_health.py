@@ -105,8 +105,9 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotClient, bot_url_from
-from ansible_collections.wabot.wasender.plugins.module_utils._common import BOT_ENV_ARGS, HTTP_ARGS, argument_spec, fail, http_options, load_bot_env
-from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._clients import http_options, load_bot_env
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError, fail
+from ansible_collections.wabot.wasender.plugins.module_utils._options import BOT_ENV_ARGS, HTTP_ARGS, argument_spec
 
 
 def probe(module: AnsibleModule) -> dict[str, t.Any]:

@@ -289,11 +289,11 @@ ensure_users:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wabot.wasender.plugins.module_utils._common import BOT_ENV_ARGS, HTTP_ARGS, WASENDER_ARGS, argument_spec, fail
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DB_ARGS, db_mutually_exclusive
-from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError, fail
 from ansible_collections.wabot.wasender.plugins.module_utils._health import OWNERS
 from ansible_collections.wabot.wasender.plugins.module_utils._hostreset import HostReset
+from ansible_collections.wabot.wasender.plugins.module_utils._options import BOT_ENV_ARGS, HTTP_ARGS, WASENDER_ARGS, argument_spec
 
 USER_OPTIONS = {
     "user_id": {"type": "str", "required": True},

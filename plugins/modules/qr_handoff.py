@@ -225,9 +225,9 @@ elapsed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wabot.wasender.plugins.module_utils._common import BOT_ENV_ARGS, HTTP_ARGS, WASENDER_ARGS, argument_spec, fail
-from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError, fail
 from ansible_collections.wabot.wasender.plugins.module_utils._handoff import USER_OPTIONS, HandoffPoll
+from ansible_collections.wabot.wasender.plugins.module_utils._options import BOT_ENV_ARGS, HTTP_ARGS, WASENDER_ARGS, argument_spec
 
 
 def main() -> None:

@@ -298,8 +298,8 @@ bot_url:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wabot.wasender.plugins.module_utils._common import bot_module_kwargs, fail
-from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError, fail
+from ansible_collections.wabot.wasender.plugins.module_utils._options import bot_module_kwargs
 from ansible_collections.wabot.wasender.plugins.module_utils._session import SessionManager
 
 

@@ -386,20 +386,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wabot.wasender.plugins.module_utils import _pgdb, _pgreset, _undo
 from ansible_collections.wabot.wasender.plugins.module_utils._botdb import UserStore, user_store
-from ansible_collections.wabot.wasender.plugins.module_utils._common import (
-    BOT_ENV_ARGS,
-    HTTP_ARGS,
-    WASENDER_ARGS,
-    argument_spec,
-    fail,
-    load_bot_env,
-    register_secrets,
-    wasender_client,
-)
+from ansible_collections.wabot.wasender.plugins.module_utils._clients import load_bot_env, wasender_client
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DB_ARGS, DbTarget, db_mutually_exclusive, resolve_target
-from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError, fail
 from ansible_collections.wabot.wasender.plugins.module_utils._guard import evidence_from, judge_listing
-from ansible_collections.wabot.wasender.plugins.module_utils._health import WASENDER_EXPIRED, wasender_status
+from ansible_collections.wabot.wasender.plugins.module_utils._health import wasender_status
+from ansible_collections.wabot.wasender.plugins.module_utils._options import BOT_ENV_ARGS, HTTP_ARGS, WASENDER_ARGS, argument_spec
+from ansible_collections.wabot.wasender.plugins.module_utils._secrets import register_secrets
 from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import (
     SCOPES,
     UPDATED_AT_MODES,
@@ -414,6 +407,7 @@ from ansible_collections.wabot.wasender.plugins.module_utils._sqlitebackup impor
 from ansible_collections.wabot.wasender.plugins.module_utils._sqlitedb import check_file, connect, sqlite_error, validate
 from ansible_collections.wabot.wasender.plugins.module_utils._sqliteundo import UndoResetter
 from ansible_collections.wabot.wasender.plugins.module_utils._sqliteundo import restore as restore_from_undo
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import WASENDER_EXPIRED
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import sessions_by_id
 
 
@@ -485,7 +479,7 @@ def _selection(module: AnsibleModule, store: UserStore, env: t.Mapping[str, str]
         if guard.overridden:
             module.warn(f"allow_all_stale is true, the session list is trusted although: {guard.reason}")
         # A session Wasender lists as expired cannot connect again (the bot reports it unknown forever): reset like a stale one.
-        live = frozenset(sid for sid, session in sessions_by_id(sessions).items() if wasender_status(session) not in WASENDER_EXPIRED)
+        live = frozenset(sid for sid, session in sessions_by_id(sessions).items() if wasender_status(session) != WASENDER_EXPIRED)
         return Selection(scope, live_ids=live, listed_at_ms=listed_at)
     return Selection(scope)
 
@@ -605,7 +599,7 @@ def _undo_dir(params: t.Mapping[str, t.Any]) -> str:
 def _attach_undo(outcome: Outcome, undo: _undo.UndoLog | None, keep: int) -> None:
     """Report the undo file (as ``backup_path``) and prune older ones of the same database."""
     if undo is not None and undo.path:
-        outcome.backup = Backup(undo.path, os.path.getsize(undo.path), 0.0, _undo.prune(undo.directory, undo.name, keep, undo.path))
+        outcome.backup = Backup(undo.path, _undo.prune(undo.directory, undo.name, keep, undo.path))
 
 
 def run_postgresql(module: AnsibleModule, target: DbTarget, env: t.Mapping[str, str], result: dict[str, t.Any]) -> Outcome:

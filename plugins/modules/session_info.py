@@ -244,9 +244,9 @@ bot:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wabot.wasender.plugins.module_utils._common import bot_module_kwargs, fail
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DB_ARGS, db_mutually_exclusive
-from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError, fail
+from ansible_collections.wabot.wasender.plugins.module_utils._options import bot_module_kwargs
 from ansible_collections.wabot.wasender.plugins.module_utils._sessioninfo import SessionInfo
 
 

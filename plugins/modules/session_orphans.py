@@ -197,10 +197,10 @@ count:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wabot.wasender.plugins.module_utils._common import BOT_ENV_ARGS, HTTP_ARGS, WASENDER_ARGS, argument_spec, fail
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DB_ARGS, db_mutually_exclusive
-from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError, fail
 from ansible_collections.wabot.wasender.plugins.module_utils._health import OWNERS
+from ansible_collections.wabot.wasender.plugins.module_utils._options import BOT_ENV_ARGS, HTTP_ARGS, WASENDER_ARGS, argument_spec
 from ansible_collections.wabot.wasender.plugins.module_utils._orphans import OrphanPruner
 
 

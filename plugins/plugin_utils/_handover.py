@@ -25,6 +25,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.utils.display import Display
 
 from ansible_collections.wabot.wasender.plugins.filter.qr import qr_png, qr_terminal, safe_name
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import HANDOFF_READY, WAITING_FOR_SCAN
 
 display = Display()
 
@@ -180,8 +181,8 @@ class Handover:
         rows = self.rows(users)
         return {
             "users": rows,
-            "waiting": [r["email"] for r in rows if r["status"] == "waiting_for_scan"],
-            "ready": [r["email"] for r in rows if r["status"] == "ready"],
+            "waiting": [r["email"] for r in rows if r["status"] == WAITING_FOR_SCAN],
+            "ready": [r["email"] for r in rows if r["status"] == HANDOFF_READY],
             "polls": self.polls,
             "elapsed": round(time.monotonic() - self.started, 1),
         }
@@ -217,7 +218,7 @@ class Handover:
 
 
 def still_waiting(users: t.Iterable[t.Mapping[str, t.Any]]) -> bool:
-    return any(u.get("status") == "waiting_for_scan" for u in users)
+    return any(u.get("status") == WAITING_FOR_SCAN for u in users)
 
 
 def poll(

@@ -295,7 +295,7 @@ def test_failures_carry_http_status_not_status(server, sleeps):
 
 
 def test_module_kwargs_constraints_of_the_three_ways_to_authenticate():
-    from ansible_collections.wabot.wasender.plugins.module_utils._common import bot_module_kwargs
+    from ansible_collections.wabot.wasender.plugins.module_utils._options import bot_module_kwargs
 
     kwargs = bot_module_kwargs({"db_path": {"type": "path"}}, instead_of_auth=("db_path",), required_by={"users": ["db_path"]})
     assert kwargs["supports_check_mode"] is True
@@ -306,39 +306,3 @@ def test_module_kwargs_constraints_of_the_three_ways_to_authenticate():
     assert {name for name, option in spec.items() if option.get("no_log")} == {"api_token", "login_password", "jwt_secret", "wasender_api_token"}
     spec["api_token"]["no_log"] = False  # a copy: the shared groups stay intact
     assert bot_module_kwargs({})["argument_spec"]["api_token"]["no_log"] is True
-
-
-# -- judge_stale: only a Wasender 404 confirms a stale session -------------------------------------------------------
-
-UNKNOWN = _bot.SessionState(session_id="16548", status="unknown")
-
-
-@pytest.mark.parametrize(
-    "state, checked, session, options, expected",
-    [
-        # Not stale-looking: nothing to judge, whatever Wasender says.
-        (_bot.SessionState("16548", "ready"), True, None, {}, (False, None, False)),
-        (_bot.SessionState(None, "unknown"), False, None, {"replace_unconfirmed": True}, (False, None, False)),
-        # Wasender answered 404: confirmed; replaced unless replace_stale is false.
-        (UNKNOWN, True, None, {}, (True, True, True)),
-        (UNKNOWN, True, None, {"replace_stale": False}, (True, True, False)),
-        # Wasender has it: the bot cannot read it; never replaced, not even when forced.
-        (UNKNOWN, True, {"id": 16548, "status": "connected"}, {"replace_unconfirmed": True}, (False, None, False)),
-        # No credentials: stale-looking, unconfirmed, kept by default; replaced only when forced (and replace_stale).
-        (UNKNOWN, False, None, {}, (True, False, False)),
-        (UNKNOWN, False, None, {"replace_unconfirmed": True}, (True, False, True)),
-        (UNKNOWN, False, None, {"replace_stale": False, "replace_unconfirmed": True}, (True, False, False)),
-    ],
-)
-def test_judge_stale_replaces_only_what_wasender_confirms_unless_forced(state, checked, session, options, expected):
-    verdict = _bot.judge_stale(state, checked=checked, wasender_session=session, **options)
-    assert (verdict.stale, verdict.confirmed, verdict.replace) == expected
-    assert (verdict.reason is None) == (not state.suspect_stale)
-
-
-def test_judge_stale_reasons_name_the_cause():
-    assert "HTTP 404 for session 16548" in _bot.judge_stale(UNKNOWN, checked=True).reason
-    has_it = _bot.judge_stale(UNKNOWN, checked=True, wasender_session={"status": "connected"}).reason
-    assert "Wasender has it (status connected)" in has_it and "WASENDER_API_TOKEN" in has_it
-    unconfirmed = _bot.judge_stale(UNKNOWN, checked=False).reason
-    assert "no Wasender credentials" in unconfirmed and "its own token rejected" in unconfirmed

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.wabot.wasender.plugins.module_utils._common import load_bot_env
+from ansible_collections.wabot.wasender.plugins.module_utils._clients import load_bot_env
 from ansible_collections.wabot.wasender.plugins.module_utils._dotenv import parse_dotenv, read_dotenv, require_key
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 

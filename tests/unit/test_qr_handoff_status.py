@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.wabot.wasender.plugins.module_utils._handoff import status_word
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import handoff_status
 
 
 @pytest.mark.parametrize("bot_status", ["ready", "authenticated", "qr", "disconnected", "unknown"])
@@ -15,7 +15,7 @@ def test_no_stored_session_is_no_session_whatever_status_the_bot_answers(bot_sta
     # Upstream bots before 9cfd7f8 answer a user without a stored id with the account-wide fallback (WASENDER_SESSION_ID's
     # session or the account's only session: backend/src/routes/whatsapp.ts:67-73 at 7e963dc) and sessionId null,
     # so "ready" there is another session's status, not this user's.
-    assert status_word(None, bot_status) == "no_session"
+    assert handoff_status(None, bot_status) == "no_session"
 
 
 @pytest.mark.parametrize(
@@ -30,4 +30,4 @@ def test_no_stored_session_is_no_session_whatever_status_the_bot_answers(bot_sta
     ],
 )
 def test_stored_session_follows_the_bot_status(bot_status, expected):
-    assert status_word("16548", bot_status) == expected
+    assert handoff_status("16548", bot_status) == expected

@@ -93,8 +93,8 @@ from ansible_collections.wabot.wasender.extensions.eda.plugins.event_source.bot_
 from ansible_collections.wabot.wasender.plugins.module_utils._botdb import read_users  # noqa: E402
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import resolve_target  # noqa: E402
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError  # noqa: E402
-from ansible_collections.wabot.wasender.plugins.module_utils._health import EXPIRED, STALE as STALE_HEALTH  # noqa: E402
 from ansible_collections.wabot.wasender.plugins.module_utils._hostcheck import judge_host  # noqa: E402
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import REPLACED_CLASSES  # noqa: E402
 from ansible_collections.wabot.wasender.plugins.module_utils._wasender import WasenderClient, env_for, resolve_credentials  # noqa: E402
 
 NOT_JUDGED = "not_judged"
@@ -134,7 +134,7 @@ def poll_host(entry: t.Mapping[str, t.Any], timeout: float = 15, allow_all_stale
     return [
         _event(host, STALE, session_id=str(row["session_id"]), user_id=row["user_id"], email=row["email"], health=row["health"])
         for row in judgement.users
-        if row["health"] in (STALE_HEALTH, EXPIRED)
+        if row["health"] in REPLACED_CLASSES
     ]
 
 

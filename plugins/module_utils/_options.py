@@ -1,19 +1,14 @@
 # Copyright (c) 2026, wabot.wasender developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Argument specs shared by the modules (mirroring plugins/doc_fragments) and module glue."""
+"""The modules' shared option groups (mirroring plugins/doc_fragments), how a module's argument spec is built from
+them, and the checks of option values an argument spec cannot express."""
 
 from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.wabot.wasender.plugins.module_utils._bot import BotAuth, BotClient, bot_url_from, resolve_auth
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
-from ansible_collections.wabot.wasender.plugins.module_utils._wasender import (
-    WasenderClient,
-    env_for,
-    resolve_credentials,
-)
 
 # doc fragment wabot.wasender.http_options
 HTTP_ARGS: dict[str, dict[str, t.Any]] = {
@@ -50,9 +45,6 @@ BOT_API_MUTUALLY_EXCLUSIVE: list[list[str]] = [["api_token", "login_email", "use
 BOT_API_REQUIRED_TOGETHER: list[list[str]] = [["login_email", "login_password"]]
 BOT_API_REQUIRED_ONE_OF: list[list[str]] = [["api_token", "login_email", "user_id"]]
 BOT_API_REQUIRED_BY: dict[str, list[str]] = {"jwt_secret": ["user_id"], "account_id": ["user_id"]}
-
-# Secrets read from bot_env_file: masked in every output of the module.
-ENV_SECRET_KEYS = ("JWT_SECRET", "WASENDER_API_TOKEN", "WASENDER_WEBHOOK_SECRET", "DB_PASSWORD", "DATABASE_URL")
 
 
 def bot_module_kwargs(
@@ -96,58 +88,3 @@ def check_http_params(params: t.Mapping[str, t.Any]) -> None:
         raise WabotError(f"retries must be between 0 and 20, got {params['retries']}")
     if params.get("retry_delay") is not None and params["retry_delay"] < 0:
         raise WabotError(f"retry_delay must not be negative, got {params['retry_delay']}")
-
-
-def http_options(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """HttpClient keyword arguments from the module's http options."""
-    check_http_params(params)
-    return {
-        "timeout": params["timeout"],
-        "validate_certs": params["validate_certs"],
-        "ca_path": params.get("ca_path"),
-        "retries": params["retries"],
-        "retry_delay": params["retry_delay"],
-    }
-
-
-def register_secrets(module: t.Any, *values: t.Any) -> None:
-    """Mask values that are secret but were not module options (dotenv values, minted or fetched tokens)."""
-    for value in values:
-        if value:
-            module.no_log_values.add(str(value))
-
-
-def load_bot_env(module: t.Any) -> dict[str, str]:
-    """Read ``bot_env_file`` (if set) and mask the secrets it holds."""
-    env = env_for(module.params)
-    register_secrets(module, *(env.get(key) for key in ENV_SECRET_KEYS))
-    return env
-
-
-def wasender_client(module: t.Any, env: t.Mapping[str, str]) -> WasenderClient | None:
-    """A Wasender client from options or dotenv values, or None when no token is known."""
-    credentials = resolve_credentials(module.params, env)
-    if credentials is None:
-        return None
-    register_secrets(module, credentials.token)
-    return WasenderClient.create(credentials, **http_options(module.params))
-
-
-def bot_client(module: t.Any, env: t.Mapping[str, str], authenticate: bool = True) -> BotClient:
-    """A bot client for ``bot_url`` (or PORT from bot_env_file), authenticated in the way the options say.
-
-    Tokens obtained by login or minted from a secret are masked in every output of the module.
-    """
-    client = BotClient.create(bot_url_from(module.params, env), **http_options(module.params))
-    if authenticate:
-        auth: BotAuth = resolve_auth(module.params, env, client)
-        register_secrets(module, auth.token)
-        auth.on_token = lambda token: register_secrets(module, token)
-    return client
-
-
-def fail(module: t.Any, error: WabotError, **result: t.Any) -> t.NoReturn:
-    """fail_json with the error's message and its secret-free details."""
-    details = {key: value for key, value in error.details.items() if key not in ("transient", "not_sent")}
-    module.fail_json(msg=error.message, **{**result, **details})
-    raise AssertionError("fail_json returned")  # pragma: no cover
