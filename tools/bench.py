@@ -15,6 +15,7 @@ Benchmarks are never part of `make test`: figures, not assertions.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -28,6 +29,41 @@ BENCHES = {
     "bench_ssh_fleet": ["--hosts", "3", "10"],
     "bench_ratio": ["--reset-hosts", "50", "--health-hosts", "200"],
 }
+
+
+def _load(out: str, name: str) -> dict | None:
+    try:
+        with open(os.path.join(out, f"{name}.json"), encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def goals(out: str) -> list[str]:
+    """Issue 9's goals as measured by this run (from bench_ratio.json and bench_db.json), as Markdown lines."""
+    lines = ["", "## Issue 9 goals", "", "| goal | measured | target | met |", "| --- | --- | --- | --- |"]
+    ratio = _load(out, "bench_ratio")
+    for goal in (ratio or {}).get("goals", []):
+        target = "-" if goal.get("target") is None else f"<= {goal['target']}"
+        met = "-" if goal.get("met") is None else ("yes" if goal["met"] else "NO")
+        lines.append(f"| {goal['goal']} ({goal['hosts']} hosts, vs `{goal['baseline']}`) | {goal['ratio_wall']}x wall, {goal['ratio_cpu']}x CPU "
+                     f"| {target} | {met} |")
+    for run in (ratio or {}).get("runs", []):
+        counted = run.get("modules_per_host")
+        if run.get("goal") == "modules" and counted and run["label"].startswith("ours: reset again"):
+            met = "yes" if counted["max"] <= 1 else "NO"
+            lines.append(f"| module runs per host, {run['label'][len('ours: '):]} | {counted['max']} (max) | <= 1 | {met} |")
+    db = _load(out, "bench_db")
+    scenarios = {row["scenario"]: row for row in (db or {}).get("scenarios", []) if "error" not in row}
+    cli, undo = scenarios.get("raw_cli"), scenarios.get("undo_all")
+    if cli and undo:
+        factor = undo["total_s"] / cli["total_s"]
+        lines.append(f"| P3 SQLite reset-all, 1M users: time vs the sqlite3 CLI | {factor:.2f}x ({undo['total_s']} s / {cli['total_s']} s) | <= 2 "
+                     f"| {'yes' if factor <= 2 else 'NO'} |")
+        fine = undo.get("bot_write_max_ms", 1e9) < 100 and not undo.get("bot_write_errors")
+        lines.append(f"| P3 the bot-like writer's worst wait, errors | {undo.get('bot_write_max_ms')} ms, {undo.get('bot_write_errors')} errors "
+                     f"| < 100 ms, 0 | {'yes' if fine else 'NO'} |")
+    return lines if len(lines) > 5 else []
 
 
 def main() -> int:
@@ -45,6 +81,7 @@ def main() -> int:
         elapsed = time.monotonic() - started
         failed += rc != 0
         lines.append(f"- `{name}`: {'ok' if rc == 0 else f'FAILED (exit {rc})'} in {elapsed:.0f} s, figures in `{name}.md` / `{name}.json`")
+    lines += goals(args.out)
     with open(os.path.join(args.out, "summary.md"), "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -10,6 +10,7 @@ until the users scanned. The task result holds no payload.
 
 from __future__ import annotations
 
+from ansible.errors import AnsibleConnectionFailure
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
@@ -42,7 +43,11 @@ class ActionModule(ActionBase):
         codes = {}  # the payloads go out of scope here
         handover.warn(done.get("warnings") or [])
         if polled:
-            users, failure, _last = poll(execute, args, handover, bool(self._task.check_mode), users=polled)
+            try:
+                users, failure, _last = poll(execute, args, handover, bool(self._task.check_mode), users=polled)
+            except AnsibleConnectionFailure as exc:
+                # The host dropped while waiting for the scans: what was reset and created stays in the result.
+                users, failure = polled, {"msg": f"host unreachable while waiting for the scans: {to_text(exc)}"}
             done["handoff"] = handover.summary(users)
             if failure is not None:
                 done["handoff"].update(failed=True, msg=to_text(failure.get("msg") or "the qr_handoff poll failed"), **failure_fields(failure))

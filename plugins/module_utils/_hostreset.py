@@ -134,11 +134,12 @@ class HostReset:
             manager = SessionManager(scoped)
             entry.update(manager.run())
             entry.pop("diff", None)
-        except WabotError as error:
+        except Exception as error:  # pylint: disable=broad-exception-caught  # one user's failure never stops the others
             if manager is not None:
                 done = ("changed", "previous_session_id", "replaced", "deleted_at_wasender", "stale", "stale_confirmed", "reason", "user_exists")
                 entry.update({key: manager.result[key] for key in done})
-            entry.update(failed=True, msg=error.message)
+            message = error.message if isinstance(error, WabotError) else f"unexpected {type(error).__name__}: {error}"
+            entry.update(failed=True, msg=message)
         if entry.get("changed"):
             self.result["changed"] = True
         return entry
@@ -204,7 +205,7 @@ class HostReset:
             # the database reset left are deleted now (the api method deleted them in the step before the restart).
             if method == "db":
                 self.prune()
-            self.ensure([dict(u) for u in self.params["ensure_users"]])
+            self.ensure(union(self.params["ensure_users"]))
             self.handoff()
             return self.finish()
         self.detect()
@@ -225,10 +226,13 @@ class HostReset:
         return self.finish()
 
     def finish(self) -> dict[str, t.Any]:
+        """The result; the task fails when a user or the orphan deletion failed, after everything else was done. A
+        deferred step does not fail: the restart and the new sessions of the other users must still come (the
+        failures are in its results, and the caller's report fails the host)."""
         failed = [r for r in self.result["reset_api"]["results"] + self.result["ensure"]["results"] if r.get("failed")]
         if self.result["prune"].get("failed"):
             failed.append({"item": {"email": "orphans"}, "msg": self.result["prune"]["msg"]})
-        if failed:
+        if failed and not self.result["deferred"]:
             self.result["failed"] = True
             self.result["msg"] = "; ".join(f"{r['item'].get('email') or r['item'].get('user_id')}: {r['msg']}" for r in failed)
         before = {str(u.get("email") or u.get("user_id")): u.get("session_id") for u in self.result["info"].get("users") or []}

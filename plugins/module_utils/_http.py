@@ -19,7 +19,7 @@ import typing as t
 from dataclasses import dataclass, field
 from urllib.error import HTTPError, URLError
 
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import Request, make_context
 
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 
@@ -95,6 +95,19 @@ def _retry_after(response: Response) -> float | None:
         return None
 
 
+# One TLS context per process and settings: Request.open() otherwise builds one per request, and loading the CA store
+# (set_default_verify_paths) cost ~30 ms of CPU each time - most of a module run that makes a dozen calls.
+_TLS_CONTEXTS: dict[tuple[bool, str | None], ssl.SSLContext] = {}
+
+
+def tls_context(validate_certs: bool, ca_path: str | None) -> ssl.SSLContext:
+    """The TLS context for these settings, made once (as Ansible's open_url makes it for each request)."""
+    key = (validate_certs, ca_path)
+    if key not in _TLS_CONTEXTS:
+        _TLS_CONTEXTS[key] = make_context(cafile=ca_path, validate_certs=validate_certs)
+    return _TLS_CONTEXTS[key]
+
+
 @dataclass
 class HttpClient:
     """A small JSON HTTP client bound to one base URL and one service name (for messages)."""
@@ -156,17 +169,18 @@ class HttpClient:
     def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> Response:
         self.calls += 1
         try:
-            handle = open_url(
+            handle = Request().open(
+                method,
                 url,
                 data=data,
                 headers=headers,
-                method=method,
                 timeout=self.timeout,
                 validate_certs=self.validate_certs,
                 ca_path=self.ca_path,
                 http_agent=USER_AGENT,
                 follow_redirects="safe",
                 use_proxy=True,
+                context=tls_context(self.validate_certs, self.ca_path),
             )
             with handle:
                 return self._response(method, url, handle.getcode(), handle.headers, handle.read())

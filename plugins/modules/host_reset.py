@@ -23,10 +23,11 @@ description:
   - 5. Ensure a new session for every user reset, and for the users already waiting for a scan (O(ensure_pending)).
   - 6. Hand over the QR codes of the users waiting for a scan, as M(wabot.wasender.qr_handoff) does - the action plugin
     writes the PNG files on the controller and, with O(wait_timeout), polls until the users scanned.
-  - When the bot must be restarted between the reset and the new sessions (O(restart_between), or the database reset
-    of O(method=db)), the module stops after step 4 (step 3 with O(method=db)) and returns the users to ensure in
-    RV(ensure_users); a second task with O(ensure_users) does steps 4 to 6 after the restart. A host with nothing to
-    reset defers nothing, so an idempotent run is one invocation.
+  - When the bot must be restarted between the reset and the new sessions (O(restart_between)), the module stops
+    after step 4; with O(method=db) after step 2 (the database reset comes next). It returns the users to ensure in
+    RV(ensure_users); a second task with O(ensure_users) does steps 5 and 6 (and 4 with O(method=db)) after the
+    restart. A host with nothing to reset defers nothing, so an idempotent run is one invocation. A deferred step does
+    not fail for one user's failure (the other users' sessions must still be created); the failure is in its results.
 author:
   - wabot.wasender developers (@wabot)
 extends_documentation_fragment:
@@ -96,6 +97,7 @@ options:
       - The second step after a restart or a database reset - skip the detection, delete the orphans
         (O(prune_orphans)), ensure these users and hand over their codes.
       - Usually the previous task's RV(ensure_users), or M(wabot.wasender.session_db)'s C(reset) plus RV(pending).
+      - The orphans are deleted in this step only with O(method=db) (the api method deleted them before the restart).
     type: list
     elements: dict
     default: []
@@ -113,6 +115,7 @@ options:
       session_id:
         description: The session id before the reset (for the report).
         type: str
+        aliases: [previous_session_id]
       phone:
         description: The user's phone number from the database (C(users.phone)).
         type: str
@@ -208,6 +211,7 @@ EXAMPLES = r"""
 - name: Replace every session, with a restart of the bot in between
   wabot.wasender.host_reset:
     bot_env_file: /opt/wabot/backend/.env
+    qr_dir: "{{ playbook_dir }}/reports/qr"
     scope: all
     restart_between: true
     phones:
@@ -230,6 +234,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+method:
+  description: O(method).
+  returned: always
+  type: str
+scope:
+  description: O(scope).
+  returned: always
+  type: str
 info:
   description: The detection, as M(wabot.wasender.session_info) returns it (users, orphans, judged, counts...).
   returned: always (empty with O(ensure_users))
@@ -269,7 +281,10 @@ prune:
   returned: always
   type: dict
 handoff:
-  description: M(wabot.wasender.qr_handoff)'s result for the users waiting for a scan (no payload), or C(skipped).
+  description:
+    - M(wabot.wasender.qr_handoff)'s result for the users waiting for a scan (no payload), or C(skipped) - C(users)
+      (C(email), C(user_id), C(session_id), C(status), C(bot_status), C(error), C(qr_file), C(qr_refreshes),
+      C(qr_source)), C(waiting), C(ready), C(polls), C(elapsed).
   returned: always
   type: dict
 reset_count:
@@ -299,7 +314,7 @@ USER_OPTIONS = {
     "user_id": {"type": "str", "required": True},
     "account_id": {"type": "str"},
     "email": {"type": "str"},
-    "session_id": {"type": "str"},
+    "session_id": {"type": "str", "aliases": ["previous_session_id"]},
     "phone": {"type": "str"},
 }
 
