@@ -26,7 +26,8 @@ from tests.sim.sshfleet import SshFleet, SshInfra, remote_temp_files, unavailabl
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("ssh_fleet")]
 
-DETECT_TASK = "Detect the health of every session (database plus one Wasender call)"
+# The reset role's host step (host_reset): detection; with reset_method db it stops there, before the database reset.
+HOST_STEP_TASK = "Detect, reset and ensure the sessions of the host, hand over the QR codes"
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +174,11 @@ def test_network_faults_unreachable_from_the_start_and_link_cut_after_detection(
     fleet = ssh_fleet(_incident_hosts())
     reports = tmp_path / "reports"
     fleet.stop_sshd("bot-b")  # unreachable from the start: connection refused
-    cut = {"task": DETECT_TASK, "host": "bot-a", "argv": fleet.cut_link_command("bot-a")}  # bot-a drops after detection
+    # bot-a (db method) drops after its host step detected the stale user, before session_db could reset it.
+    host_vars = Path(fleet.inventory_path).parent / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    (host_vars / "bot-a.yml").write_text(json.dumps({"reset_method": "db"}), encoding="utf-8")
+    cut = {"task": HOST_STEP_TASK, "host": "bot-a", "argv": fleet.cut_link_command("bot-a")}
     env = {
         "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
         "ANSIBLE_CALLBACKS_ENABLED": "wabot_fault_after",
