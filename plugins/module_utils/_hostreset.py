@@ -22,15 +22,15 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
-from ansible_collections.wabot.wasender.plugins.module_utils._handoff import CODES_KEY, HandoffPoll
+from ansible_collections.wabot.wasender.plugins.module_utils._handoff import CODES_KEY, USER_OPTIONS, HandoffPoll
 from ansible_collections.wabot.wasender.plugins.module_utils._orphans import OrphanPruner
 from ansible_collections.wabot.wasender.plugins.module_utils._scoped import ModuleView, ScopedModule
 from ansible_collections.wabot.wasender.plugins.module_utils._session import SessionManager
 from ansible_collections.wabot.wasender.plugins.module_utils._sessioninfo import SessionInfo
 from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import BOT_READY_STATUSES, NEEDS_SCAN, REPLACED_CLASSES
 
-# The options of the workers that host_reset sets per step (the rest, credentials and HTTP options, are shared).
-USER_KEYS = ("user_id", "account_id", "email")
+# The options of the workers that host_reset sets per user (a hand-off user's; credentials and HTTP options are shared).
+USER_KEYS = tuple(USER_OPTIONS)
 
 
 def user_item(row: t.Mapping[str, t.Any]) -> dict[str, t.Any]:

@@ -306,14 +306,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wabot.wasender.plugins.module_utils._dbtarget import DB_ARGS, db_mutually_exclusive
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError, fail
+from ansible_collections.wabot.wasender.plugins.module_utils._handoff import USER_OPTIONS as HANDOFF_USER_OPTIONS
 from ansible_collections.wabot.wasender.plugins.module_utils._health import OWNERS
 from ansible_collections.wabot.wasender.plugins.module_utils._hostreset import HostReset
 from ansible_collections.wabot.wasender.plugins.module_utils._options import BOT_ENV_ARGS, HTTP_ARGS, WASENDER_ARGS, argument_spec
 
+# A user to ensure: a hand-off user (qr_handoff's users) plus what the report and the phone check read.
 USER_OPTIONS = {
-    "user_id": {"type": "str", "required": True},
-    "account_id": {"type": "str"},
-    "email": {"type": "str"},
+    **HANDOFF_USER_OPTIONS,
     "session_id": {"type": "str", "aliases": ["previous_session_id"]},
     "phone": {"type": "str"},
 }
