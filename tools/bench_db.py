@@ -16,7 +16,10 @@ session ids and a fraction of those ids stale, then runs on a fresh copy each:
 
 Every scenario runs in its own process (peak RSS via ``ru_maxrss``), while a second process
 plays the bot: one small write every 10 ms with a 1000 ms busy timeout (the real bot's node-sqlite3),
-recording how long each write waited and how many failed (busy timeout passed). Figures: total time, per-batch write-lock hold time (max/p50), peak memory,
+recording how long each write waited and how many failed (busy timeout passed). A scenario named
+``<name>@idle`` runs without that writer (an idle bot: the reset's pauses between batches then run to their end).
+The default list runs ``raw_cli``, ``undo_all`` and ``undo_all@idle`` three times, interleaved, and compares medians
+(issue 9's P3: reset-all at most 2x the CLI). Figures: total time, per-batch write-lock hold time (max/p50), peak memory,
 the bot's worst write latency. Output: ``bench_db.json`` and ``bench_db.md`` in ``--out``.
 
 Run from the repository root: ``.venv/bin/python tools/bench_db.py [--rows N] [--out DIR]``.
@@ -199,13 +202,17 @@ def scenario(name: str, db: str, args: argparse.Namespace) -> dict[str, t.Any]:
         sqlitedb.check_file(db)
         sqlitedb.validate(conn, db, 10000)
         figures["validate_s"] = round(time.monotonic() - started, 3)
+        backup_seconds: list[float] = []
         if name == "check_all":
             outcome = sdb.plan(conn, selection, report_limit=10000, page_size=args.batch_size)
         else:
             backup = None
             if args.backup:
                 def backup() -> sqlitebackup.Backup:
-                    return sqlitebackup.make_backup(conn, db, os.path.dirname(db), 1)
+                    began = time.monotonic()
+                    made = sqlitebackup.make_backup(conn, db, os.path.dirname(db), 1)
+                    backup_seconds.append(time.monotonic() - began)
+                    return made
             resetter = sdb.Resetter(conn, db, selection, batch_size=args.batch_size, batch_pause=args.batch_pause, busy_timeout=10000,
                                     report_limit=10000, backup=backup)
             outcome = resetter.run()
@@ -217,7 +224,7 @@ def scenario(name: str, db: str, args: argparse.Namespace) -> dict[str, t.Any]:
                 "total_s": round(total, 3),
                 "rows_reset": outcome.count,
                 "batches": outcome.batches,
-                "backup_s": round(outcome.backup.seconds, 3) if outcome.backup else None,
+                "backup_s": round(sum(backup_seconds), 3) if backup_seconds else None,
                 "lock_hold_ms_max": round(holds[-1], 2) if holds else None,
                 "lock_hold_ms_p50": round(holds[len(holds) // 2], 2) if holds else None,
                 "lock_hold_ms_mean": round(statistics.fmean(holds), 2) if holds else None,
@@ -262,8 +269,10 @@ def run_cli(db: str) -> dict[str, t.Any] | None:
 NOOP_WRITER = False
 
 
-def with_bot(db: str, work: Path, action: t.Callable[[], dict[str, t.Any] | None]) -> dict[str, t.Any] | None:
-    """Run ``action`` while a bot-like process writes every 10 ms; add the bot's write latency to the figures."""
+def with_bot(db: str, work: Path, action: t.Callable[[], dict[str, t.Any] | None], idle: bool = False) -> dict[str, t.Any] | None:
+    """Run ``action`` while a bot-like process writes every 10 ms (none when ``idle``); add the bot's write latency to the figures."""
+    if idle:
+        return action()
     out = work / f"bot-{uuid.uuid4().hex}.json"
     bot = subprocess.Popen([sys.executable, "-c", BOT_WRITER, db, str(out), "noop" if NOOP_WRITER else "change"], stdout=subprocess.PIPE, text=True)
     assert bot.stdout is not None
@@ -311,7 +320,7 @@ def markdown(report: dict[str, t.Any]) -> str:
         " | bot write max ms | bot write p99 ms | bot writes ≥100 ms | bot errors | load 1m |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    cli = next((row.get("total_s") for row in report["scenarios"] if row["scenario"] == "raw_cli" and "error" not in row), None)
+    cli = report["p3"].get("cli_median_s")
     for row in report["scenarios"]:
         if "error" in row:
             lines.append(f"| {row['scenario']} | error: {row['error']} ||||||||||||||")
@@ -323,9 +332,40 @@ def markdown(report: dict[str, t.Any]) -> str:
             f" {row.get('rss_growth_mb', '')} | {row.get('bot_write_max_ms', '')} | {row.get('bot_write_p99_ms', '')} |"
             f" {row.get('bot_writes_over_100', '')} | {row.get('bot_write_errors', '')} | {row.get('load_avg_1m', '')} |"
         )
+    p3 = report["p3"]
+    if p3.get("ratio_median") is not None:
+        lines += [
+            "",
+            f"P3 (issue 9): reset-all with the undo file, median of {len(p3['undo_s'])} runs against the median of {len(p3['cli_s'])} sqlite3 CLI runs:"
+            f" **{p3['ratio_median']}x** (runs {', '.join(str(r) for r in p3['ratios'])}) with the bot-like writer;"
+            f" {p3.get('idle_ratio_median')}x with an idle bot (runs {', '.join(str(r) for r in p3.get('idle_ratios', []))})."
+            f" The writer's worst wait over the undo runs: {p3['bot_write_max_ms']} ms, {p3['bot_write_errors']} failed writes.",
+        ]
     for note in report["notes"]:
         lines.append(f"\n{note}")
     return "\n".join(lines) + "\n"
+
+
+def p3_summary(results: list[dict[str, t.Any]]) -> dict[str, t.Any]:
+    """Issue 9's P3 from the interleaved runs: undo_all (with the writer, and idle) against raw_cli, by medians."""
+    def totals(name: str) -> list[float]:
+        return [row["total_s"] for row in results if row["scenario"] == name and "error" not in row]
+
+    cli, undo, idle = totals("raw_cli"), totals("undo_all"), totals("undo_all@idle")
+    summary: dict[str, t.Any] = {"cli_s": cli, "undo_s": undo, "undo_idle_s": idle}
+    if not cli:
+        return summary
+    median = statistics.median(cli)
+    summary["cli_median_s"] = round(median, 3)
+    if undo:
+        writers = [row for row in results if row["scenario"] == "undo_all" and "error" not in row]
+        summary.update({
+            "ratio_median": round(statistics.median(undo) / median, 2), "ratios": [round(total / median, 2) for total in undo],
+            "bot_write_max_ms": max(row["bot_write_max_ms"] for row in writers), "bot_write_errors": sum(row["bot_write_errors"] for row in writers),
+        })
+    if idle:
+        summary.update({"idle_ratio_median": round(statistics.median(idle) / median, 2), "idle_ratios": [round(total / median, 2) for total in idle]})
+    return summary
 
 
 def main() -> None:
@@ -337,7 +377,7 @@ def main() -> None:
     parser.add_argument("--batch-pause", type=float, default=0.02, help="the module's default pause between batches")
     parser.add_argument("--undo-batch-size", type=int, default=20000, help="backup_method=undo: the module's SQLite default window")
     parser.add_argument("--undo-pause", type=float, default=None, help="backup_method=undo: fixed pause (default: the module's automatic pause)")
-    parser.add_argument("--scenarios", default="check_all,undo_all,undo_stale,module_all,module_stale,raw_python,raw_cli",
+    parser.add_argument("--scenarios", default=",".join(["raw_cli,undo_all,undo_all@idle"] * 3 + ["undo_stale,module_all,module_stale,check_all,raw_python"]),
                         help="comma-separated scenarios to run")
     parser.add_argument("--no-backup", dest="backup", action="store_false")
     parser.add_argument("--out", default=str(REPO / "build" / "bench"))
@@ -371,28 +411,33 @@ def main() -> None:
         print(f"  built in {database['seconds']} s, {database['bytes'] / 1e6:.0f} MB", flush=True)
         results = []
         for name in args.scenarios.split(","):
-            db = work / f"{name}.db"
+            base, _at, variant = name.partition("@")
+            idle = variant == "idle"
+            db = work / f"{base}-{variant or 'bot'}.db"
             shutil.copyfile(template, db)
             os.sync()  # flush the copy now: ext4 would otherwise write it back during the first fsync of the run
             print(f"running {name} ...", flush=True)
-            if name == "raw_cli":
-                figures = with_bot(str(db), work, lambda db=db: run_cli(str(db)))
+            if base == "raw_cli":
+                figures = with_bot(str(db), work, lambda db=db: run_cli(str(db)), idle)
                 if figures is None:
                     print("  sqlite3 CLI not installed: skipped", flush=True)
                     continue
             else:
-                figures = with_bot(str(db), work, lambda name=name, db=db: child(name, str(db), args))
+                figures = with_bot(str(db), work, lambda base=base, db=db: child(base, str(db), args), idle)
             assert figures is not None
+            figures["scenario"] = name
+            figures["writer"] = "none" if idle else ("noop" if args.noop_writer else "change")
             print(f"  {json.dumps(figures)}", flush=True)
             results.append(figures)
             figures["load_avg_1m"] = round(os.getloadavg()[0], 2)
-            for leftover in work.glob(f"{name}.db*"):
+            for leftover in work.glob(f"{db.name}*"):
                 leftover.unlink()
         expected = {"module_all": database["holders"], "module_stale": database["stale"], "undo_all": database["holders"], "undo_stale": database["stale"],
                     "raw_python": database["holders"], "raw_cli": database["holders"]}
         for row in results:
-            if row["scenario"] in expected and "error" not in row:
-                assert row["rows_reset"] == expected[row["scenario"]], row
+            base = row["scenario"].partition("@")[0]
+            if base in expected and "error" not in row:
+                assert row["rows_reset"] == expected[base], row
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
@@ -402,13 +447,14 @@ def main() -> None:
                      "undo_pause": args.undo_pause, "writer": "noop" if args.noop_writer else "change"},
         "environment": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "machine": platform.machine(), "cpus": os.cpu_count()},
         "scenarios": results,
+        "p3": p3_summary(results),
         "notes": [
             "total s of the module scenarios includes file and schema validation (module_*: PRAGMA quick_check), the backup"
             " (module_*: the whole-file copy; undo_*: the undo file, written inside the batches) and the pauses between batches.",
             "module_* (backup_method copy): quick_check and the one-step backup hold a read lock for seconds, which blocks the bot's"
             " commits: the bot's worst write wait comes from them. undo_* (backup_method undo, the default) reads nothing whole:"
             " the bot waits at most for one batch (lock hold max) and one step of its busy handler.",
-            "× CLI divides by the first raw_cli run; the 1-minute load average at the end of each run is in the last column"
+            "× CLI divides by the median of the raw_cli runs; the 1-minute load average at the end of each run is in the last column"
             " (the machine may be shared).",
             "The raw UPDATE holds the write lock for its whole run: every write of the bot waits that long (or fails once its busy timeout is shorter).",
         ],

@@ -10,35 +10,45 @@ Each batch is one write transaction on a window of at most ``batch_size`` consec
 1. ``BEGIN IMMEDIATE`` (the write lock; readers go on, other writers wait in their busy handler);
 2. the window's rows are read under the lock and the targets chosen from what they hold now (with scope stale or
    users, rows that were targets in the unlocked read before but changed meanwhile are left alone: ``skipped``);
-3. exactly those rows (id, email, session id and time stamp as stored) are appended to the undo file and fsynced;
-4. ``UPDATE`` clears them, ``COMMIT``.
+3. exactly those rows (id, email, session id and time stamp as stored) are appended to the undo file and fsynced,
+   in a second thread, while ``UPDATE`` clears them inside the transaction. With scope all, where every row holding
+   an id is a target, the second thread reads the window itself on a read-only connection: the write lock keeps
+   other writers out and the UPDATE's changes stay invisible to other connections until the commit, so it reads the
+   rows exactly as the UPDATE finds them (both counts must agree);
+4. ``COMMIT``, only once the fsync has returned (a failed write rolls the batch back).
 
 A crash before the commit leaves the batch's rows unchanged (the journal rolls them back) and in the undo file;
-restoring them is harmless, because a restore only gives a session id back to users that hold none.
+restoring them is harmless, because a restore only gives a session id back to users that hold none. A crash during
+the write leaves a last line without its newline, which a restore ignores (its batch never committed).
 
 Between two batches the run pauses just long enough for a writer waiting in SQLite's default busy handler (the bot's
-node-sqlite3 and Python's sqlite3 both use it) to wake up inside the pause, unless ``batch_pause`` fixes the pause; the
-window shrinks when a batch held the lock longer than ``LOCK_TARGET_MS`` (a slow or busy disk) and grows back.
+node-sqlite3 and Python's sqlite3 both use it) to wake up inside the pause, unless ``batch_pause`` fixes the pause; each
+window is sized to hold the lock about ``LOCK_TARGET_MS`` at the last batch's cost per row (a slow or busy disk
+shrinks it, at most by half a batch; it grows back at most twofold).
 """
 
 from __future__ import annotations
 
+import gc
 import sqlite3
+import threading
 import time
 import typing as t
 
 from ansible_collections.wabot.wasender.plugins.module_utils import _undo
+from ansible_collections.wabot.wasender.plugins.module_utils._sqlitepeek import change_counter, writer_active
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._sessiondb import Hook, Outcome, Selection, UserRow, check_reset_args, now_ms
-from ansible_collections.wabot.wasender.plugins.module_utils._sqlitedb import IN_CHUNK, TABLE, _chunks, _is_locked, _locked_error, _marks
+from ansible_collections.wabot.wasender.plugins.module_utils._sqlitedb import IN_CHUNK, TABLE, _chunks, _is_locked, _locked_error, _marks, connect
 
 # SQLite's default busy handler (sqliteDefaultBusyCallback, with usleep): the sleeps of a waiting writer, in ms.
 BUSY_DELAYS_MS = (1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100)
 # Scheduling slack added to the pause (the waiting process must be given a CPU within the pause).
 PAUSE_MARGIN_MS = 5.0
-# A batch should hold the write lock about this long: the window halves above 1.75 times this, doubles below it.
-# A writer waiting for a batch waits its hold, at most one busy-handler step (<= 25 ms up to 78 ms) and its own commit.
-LOCK_TARGET_MS = 35.0
+# A batch should hold the write lock about this long. A writer waiting for a batch waits its hold, at most one step
+# of its busy handler and its own commit: a writer waiting since the start of a hold up to 53 ms gets in at 53 ms,
+# one waiting longer only at 78 ms; 40 ms leaves room for a slower batch.
+LOCK_TARGET_MS = 40.0
 MIN_WINDOW = 256
 CACHE_KIB = 32768
 FIRST_WINDOW = 4096
@@ -63,16 +73,6 @@ def busy_pause(hold_ms: float) -> float:
     return (BUSY_DELAYS_MS[-1] + PAUSE_MARGIN_MS) / 1000.0
 
 
-def _change_counter(path: str) -> bytes | None:
-    """The file change counter of a rollback-journal database (header bytes 24-27): every commit changes it."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(24)
-            return handle.read(4)
-    except OSError:
-        return None
-
-
 def has_json(conn: sqlite3.Connection) -> bool:
     """Whether this SQLite has the JSON functions (built in since 3.38, usually compiled in before)."""
     try:
@@ -80,6 +80,34 @@ def has_json(conn: sqlite3.Connection) -> bool:
     except sqlite3.Error:
         return False
     return True
+
+
+class _Beside:
+    """A call run in a second thread beside the batch's UPDATE (``os.write``, ``os.fsync`` and SQLite's statements
+    release the GIL, so both run at once on two cores)."""
+
+    def __init__(self, work: t.Callable[..., t.Any], *args: t.Any) -> None:
+        self._value: t.Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work, args), name="wabot-undo", daemon=True)
+        self._thread.start()
+
+    def _run(self, work: t.Callable[..., t.Any], args: tuple[t.Any, ...]) -> None:
+        try:
+            self._value = work(*args)
+        except BaseException as exc:  # pylint: disable=broad-exception-caught  # raised again in the batch's thread
+            self._error = exc
+
+    def join(self) -> None:
+        """Wait for the call to end, whatever its outcome (on the way out of a failed batch)."""
+        self._thread.join()
+
+    def result(self) -> t.Any:
+        """Wait for the call; its value, or its exception raised here."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _line(user_id: t.Any, email: t.Any, session_id: t.Any, updated_at: t.Any) -> str:
@@ -121,12 +149,22 @@ class UndoResetter:
         # A window's pages fit in this connection's page cache: SQLite spills no dirty page (which costs a journal fsync)
         # before the commit. The default cache (2 MB) holds ~3000 of the bot's users.
         conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
+        self.reader: sqlite3.Connection | None = None
         self.outcome = Outcome()
 
     def run(self) -> Outcome:
         """Reset window by window; on failure the WabotError carries ``count`` (rows already committed)."""
         started = time.monotonic()
+        # Python's cyclic garbage collector stops the process for tens of milliseconds on a large heap (a million live
+        # ids, the rows read): inside a batch that is lock time the bot waits for. The reset makes no reference
+        # cycles (reference counting frees its rows), so the collector is off until it ends.
+        collecting = gc.isenabled()
+        gc.disable()
+        journal = self._keep_journal()
         try:
+            if self.undo is not None and self.selection.scope == "all":
+                # The second connection that reads each window's undo lines while this one clears them (_clear_window).
+                self.reader = connect(self.path, True, self.busy_timeout)
             if self.selection.scope == "users":
                 keys = sorted(t.cast(tuple, self.selection.keys))
                 for start in range(0, len(keys), self.batch_size):
@@ -155,10 +193,40 @@ class UndoResetter:
             self._rollback()
             raise
         finally:
+            if collecting:
+                gc.enable()
+            if journal:
+                self._journal_mode(journal)
             self.outcome.seconds = time.monotonic() - started
+            if self.reader is not None:
+                self.reader.close()
+                self.reader = None
             if self.undo is not None:
                 self.undo.discard_if_empty()
         return self.outcome
+
+    def _keep_journal(self) -> str | None:
+        """Switch this connection from the rollback journal's default DELETE mode to PERSIST; the mode to go back to.
+
+        In DELETE mode every batch creates the journal, fsyncs its directory, allocates its blocks and deletes it at
+        the commit; PERSIST keeps the file and only zeroes its header at each commit (a journal with a zeroed header is
+        not hot: no connection rolls anything back from it). The mode belongs to this connection only (the bot's
+        connections stay in DELETE mode and delete the file at their next commit); the run switches back at its end,
+        which deletes the file (https://www.sqlite.org/pragma.html#pragma_journal_mode).
+        """
+        try:
+            mode = str(self.conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        except sqlite3.Error:
+            return None
+        if mode != "delete":
+            return None  # WAL (the database's own choice) or a mode someone set on purpose: left as it is
+        return mode if self._journal_mode("persist") else None
+
+    def _journal_mode(self, mode: str) -> bool:
+        try:
+            return str(self.conn.execute(f"PRAGMA journal_mode = {mode}").fetchone()[0]).lower() == mode
+        except sqlite3.Error:
+            return False  # only an optimisation: the reset works in any mode
 
     def _rollback(self) -> None:
         try:
@@ -202,24 +270,16 @@ class UndoResetter:
         self.conn.execute("BEGIN IMMEDIATE")
         locked = time.monotonic()
         whole_window = every and keys is None
-        rows: list[tuple[t.Any, ...]] = []
         try:
-            if whole_window and self.sql_json:
-                # Every row holding an id in the window is a target: SQLite writes the undo lines itself, the rows
-                # are never turned into Python objects (only the few still to be reported).
-                count, text, shown = self._window_lines(t.cast(int, low), t.cast(int, high), room)
-                lines = [text] if count else []
+            if whole_window:
+                count, shown = self._clear_window(t.cast(int, low), t.cast(int, high), room)
             else:
                 rows = self._locked_read(low, high, keys)
                 if expected is not None:
                     rows = [raw for raw in rows if expected.get(raw[0]) == (raw[1], raw[3]) and self.selection.is_target(raw[3], raw[4], tally=False)]
                 count, shown = len(rows), rows if room < 0 else rows[:room]
-                lines = [raw[5] for raw in rows] if self.sql_json else [_line(*raw[1:5]) for raw in rows]
-            if count:
-                if self.undo is not None:
-                    self.undo.append_lines(lines, count)  # on disk before the rows change
-                self._emit("undo_written", rows=count, done=self.outcome.count, path=self.undo.path if self.undo else None)
-                self._update(rows, low, high, whole_window)
+                if count:
+                    self._clear_rows(rows)
             self._emit("before_commit", rows=count, done=self.outcome.count)
             self.conn.execute("COMMIT")
         except BaseException:
@@ -239,46 +299,112 @@ class UndoResetter:
             self.outcome.count += count - len(shown)
             self.outcome.truncated = True
         if self.batch_pause is None and keys is None:
-            if hold > 1.75 * LOCK_TARGET_MS:
-                self.window = max(self.window // 2, min(MIN_WINDOW, self.batch_size))
-            elif hold < LOCK_TARGET_MS:
-                self.window = min(self.window * 2, self.batch_size)
+            # Proportional: the next window should hold the lock LOCK_TARGET_MS at this batch's cost per row.
+            factor = min(2.0, max(0.5, LOCK_TARGET_MS / max(hold, 0.001)))
+            self.window = min(self.batch_size, max(min(MIN_WINDOW, self.batch_size), int(self.window * factor)))
         self._emit("committed", rows=count, done=self.outcome.count, batch=self.outcome.batches)
 
-    def _window_lines(self, low: int, high: int, room: int) -> tuple[int, str, list[tuple[t.Any, ...]]]:
-        """Under the lock: how many rows of the window hold an id, their undo lines (one text), and the first ``room`` of them."""
-        query = f"SELECT count(*), group_concat({_ROW_JSON}, char(10)) FROM {TABLE} WHERE rowid BETWEEN ? AND ? AND wasender_session_id IS NOT NULL"  # nosec
-        try:
-            count, text = self.conn.execute(query, (low, high)).fetchone()
-        except sqlite3.OperationalError as exc:
-            if _is_locked(exc):
-                raise
-            self.sql_json = False  # a value JSON cannot hold (a BLOB): format the lines in Python from now on
-            rows = self._read(low, high, None, False)
-            return len(rows), "\n".join(_line(*raw[1:5]) for raw in rows), rows if room < 0 else rows[:room]
+    def _clear_window(self, low: int, high: int, room: int) -> tuple[int, list[tuple[t.Any, ...]]]:
+        """Under the lock, scope all: clear every row of the window that holds an id, with one range UPDATE.
+
+        The undo lines are made by the reader connection in a second thread, while this connection's UPDATE runs:
+        this connection's write lock keeps every other writer out, and its uncommitted changes are invisible to other
+        connections, so the reader sees exactly the rows as they are before the UPDATE. Both must count the same rows.
+        The undo lines are fsynced before this returns, so before the COMMIT.
+        """
         shown: list[tuple[t.Any, ...]] = []
-        if count and room != 0:
-            limit = count if room < 0 else min(room, count)
+        if room != 0:  # only the first report_limit rows become Python objects, for the report
             query = f"SELECT {_COLUMNS} FROM {TABLE} WHERE rowid BETWEEN ? AND ? AND wasender_session_id IS NOT NULL ORDER BY rowid LIMIT ?"  # nosec
-            shown = self.conn.execute(query, (low, high, limit)).fetchall()
-        return int(count), text or "", shown
+            shown = self.conn.execute(query, (low, high, room)).fetchall()
+        copy = _Beside(self._copy_window, low, high) if self.undo is not None else None
+        try:
+            cleared = self.conn.execute(
+                f"UPDATE {TABLE} SET wasender_session_id = NULL, wasender_session_updated_at = ?"  # nosec - constant identifiers
+                " WHERE rowid BETWEEN ? AND ? AND wasender_session_id IS NOT NULL",
+                (self._stamp(), low, high),
+            ).rowcount
+        except BaseException:
+            if copy is not None:
+                copy.join()
+            raise
+        if copy is not None:
+            copied = copy.result()
+            if copied != cleared:
+                raise WabotError(
+                    f"{self.path}: the undo file got {copied} rows of users {low}..{high} (by rowid), the UPDATE cleared {cleared}; the batch was"
+                    f" rolled back, {self.outcome.count} rows were reset before it. Run again to finish", count=self.outcome.count
+                )
+            self._emit("undo_written", rows=copied, done=self.outcome.count, path=self.undo.path if self.undo else None)
+        return cleared, shown
+
+    def _copy_window(self, low: int, high: int) -> int:
+        """In the second thread, on the reader connection: append the window's rows that hold an id to the undo file
+        and fsync it; how many rows."""
+        undo = t.cast(_undo.UndoLog, self.undo)
+        reader = t.cast(sqlite3.Connection, self.reader)
+        where = f"FROM {TABLE} WHERE rowid BETWEEN ? AND ? AND wasender_session_id IS NOT NULL"  # nosec - constant identifiers
+        data: bytes | None = None
+        if self.sql_json:
+            # As a BLOB the lines come out as SQLite's UTF-8 bytes, never decoded into a Python str and encoded back.
+            # fetchall: the statement ends and the read lock goes before the COMMIT needs the exclusive one.
+            query = f"SELECT count(*), CAST(group_concat({_ROW_JSON}, char(10)) || char(10) AS BLOB) {where}"  # nosec
+            try:
+                count, data = reader.execute(query, (low, high)).fetchall()[0]
+            except sqlite3.OperationalError as exc:
+                if _is_locked(exc):
+                    raise
+                self.sql_json = False  # a value JSON cannot hold (a BLOB): format the lines in Python from now on
+        if not self.sql_json:
+            rows = reader.execute(f"SELECT id, email, wasender_session_id, wasender_session_updated_at {where}", (low, high)).fetchall()  # nosec
+            count, data = len(rows), "".join(_line(*raw) + "\n" for raw in rows).encode("utf-8")
+        if count:
+            undo.append_data(bytes(data or b""), int(count))
+        return int(count)
+
+    def _clear_rows(self, rows: list[tuple[t.Any, ...]]) -> None:
+        """Under the lock: clear exactly ``rows`` (read under this lock) while a second thread writes and fsyncs their undo lines."""
+        lines = [raw[5] for raw in rows] if self.sql_json else [_line(*raw[1:5]) for raw in rows]
+        write = _Beside(t.cast(_undo.UndoLog, self.undo).append_lines, lines) if self.undo is not None else None
+        try:
+            value = self._stamp()
+            for chunk in _chunks([raw[0] for raw in rows], IN_CHUNK):
+                self.conn.execute(
+                    f"UPDATE {TABLE} SET wasender_session_id = NULL, wasender_session_updated_at = ?"  # nosec - constant identifiers
+                    f" WHERE rowid IN ({_marks(len(chunk))}) AND wasender_session_id IS NOT NULL",
+                    (value, *chunk),
+                )
+        except BaseException:
+            if write is not None:
+                write.join()
+            raise
+        if write is not None:
+            write.result()  # the rows are on disk before their change commits; a failed write fails the batch
+            self._emit("undo_written", rows=len(rows), done=self.outcome.count, path=t.cast(_undo.UndoLog, self.undo).path)
+
+    def _stamp(self) -> int | None:
+        return now_ms() if self.updated_at == "now" else None
 
     def _pause(self) -> None:
         """Between batches: give a writer that waited for this batch the lock.
 
-        A fixed ``batch_pause`` sleeps that long. Otherwise wait until the database's change counter (file header,
-        read without any lock) shows that someone committed - the waiting writer got in - or until the busy handler's
-        next wake-up of a writer that waited since the batch began has certainly passed (``busy_pause``).
+        A fixed ``batch_pause`` sleeps that long. Otherwise wait until the database's change counter shows that someone
+        committed - the waiting writer got in - or until the busy handler's next wake-up of a writer that waited since
+        the batch began has certainly passed (``busy_pause``); in both cases also until no other process is inside a
+        write transaction (its commit would otherwise wait for this run's next read), for at most ``busy_timeout``.
         """
         if self.batch_pause is not None:
             if self.batch_pause > 0:
                 time.sleep(self.batch_pause)
             return
-        deadline = time.monotonic() + busy_pause(self.outcome.lock_hold_ms[-1])
-        before = _change_counter(self.path)
-        while time.monotonic() < deadline:
+        now = time.monotonic()
+        deadline = now + busy_pause(self.outcome.lock_hold_ms[-1])
+        give_up = now + self.busy_timeout / 1000.0
+        before = change_counter(self.path)
+        while True:
             time.sleep(0.001)
-            if before is not None and _change_counter(self.path) != before:
+            now = time.monotonic()
+            moved = before is not None and change_counter(self.path) != before
+            if (moved or now >= deadline) and (now >= give_up or not writer_active(self.path)):
                 return
 
     def _locked_read(self, low: int | None, high: int | None, keys: t.Sequence[int] | None) -> list[tuple[t.Any, ...]]:
@@ -291,23 +417,6 @@ class UndoResetter:
                 raise
             self.sql_json = False  # a value JSON cannot hold (a BLOB): format the lines here from now on
             return self._read(low, high, keys, False)
-
-    def _update(self, rows: list[tuple[t.Any, ...]], low: int | None, high: int | None, whole_window: bool) -> None:
-        value = now_ms() if self.updated_at == "now" else None
-        if whole_window and low is not None:
-            # Every row holding an id in the window is a target (read under this lock): one range UPDATE.
-            self.conn.execute(
-                f"UPDATE {TABLE} SET wasender_session_id = NULL, wasender_session_updated_at = ?"  # nosec - constant identifiers
-                " WHERE rowid BETWEEN ? AND ? AND wasender_session_id IS NOT NULL",
-                (value, low, high),
-            )
-            return
-        for chunk in _chunks([raw[0] for raw in rows], IN_CHUNK):
-            self.conn.execute(
-                f"UPDATE {TABLE} SET wasender_session_id = NULL, wasender_session_updated_at = ?"  # nosec - constant identifiers
-                f" WHERE rowid IN ({_marks(len(chunk))}) AND wasender_session_id IS NOT NULL",
-                (value, *chunk),
-            )
 
 
 def restore(

@@ -98,12 +98,17 @@ class UndoLog:
 
         An item may hold several lines (joined by newlines); ``count`` then gives the number of rows.
         """
-        if not lines:
+        if lines:
+            self.append_data(("\n".join(lines) + "\n").encode("utf-8"), len(lines) if count is None else count)
+
+    def append_data(self, data: bytes, count: int) -> None:
+        """Write ``count`` rows already encoded as UTF-8 JSON lines (``data`` ends with a newline) and fsync them."""
+        if not data:
             return
         if self._fd is None:
             self._open()
-        self._write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
-        self.rows += len(lines) if count is None else count
+        self._write_bytes(data)
+        self.rows += count
 
     def close(self) -> None:
         if self._fd is not None:
@@ -131,11 +136,18 @@ def is_undo_file(path: str) -> bool:
 def read(path: str, engine: str) -> tuple[dict[str, t.Any], list[dict[str, t.Any]]]:
     """The header and rows of an undo file written for ``engine``; a file of another kind is an error."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = [line for line in handle if line.strip()]
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         raise WabotError(f"restore_from {path} does not exist: give an undo file this module wrote (*{SUFFIX} in backup_dir)") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise WabotError(f"cannot read restore_from {path}: {exc}") from None
+    # Every write ends with a newline and is fsynced before its batch commits: bytes after the last newline were cut
+    # off by a crash during that write, and their batch never committed. Lines split at newlines only (SQLite's
+    # JSON leaves U+2028 and U+0085 unescaped, which str.splitlines would split at).
+    try:
+        lines = [line.decode("utf-8") for line in data[:data.rfind(b"\n") + 1].split(b"\n") if line.strip()]
+    except UnicodeDecodeError as exc:
         raise WabotError(f"cannot read restore_from {path}: {exc}") from None
     try:
         header = json.loads(lines[0]) if lines else {}

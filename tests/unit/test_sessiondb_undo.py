@@ -208,3 +208,191 @@ def test_undo_files_are_pruned_to_keep_backups_and_none_without_backup(tmp_path:
     names = sorted(p.name for p in tmp_path.iterdir())
     plain = run_module({"path": str(db), "scope": "users", "users": [user_id(9)], "backup": False})
     assert plain["changed"] and plain["backup_path"] is None and sorted(p.name for p in tmp_path.iterdir()) == names
+
+
+def test_restore_ignores_a_last_line_cut_by_a_crash(db: Path) -> None:
+    original = sessions(db)
+    reset = run_module({"path": str(db), "scope": "all", "batch_size": 7})
+    assert reset["count"] == 30
+    with open(reset["backup_path"], "ab") as handle:  # a batch whose write was cut off: its rows never changed
+        handle.write(b'{"email": "user31@example.com", "id": "' + user_id(31).encode() + b'", "wasender_sess')
+    restored = run_module({"path": str(db), "restore_from": reset["backup_path"]})
+    assert restored["changed"] and restored["count"] == 30, restored
+    assert sessions(db) == original
+
+
+def test_undo_lines_split_only_at_newlines(db: Path) -> None:
+    """SQLite's JSON leaves U+2028 and U+0085 as they are: a line holding them is still one row."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("UPDATE users SET email = ? WHERE id = ?", ("odd\u2028mail\u0085@example.com", user_id(2)))
+    conn.close()
+    original = sessions(db)
+    reset = run_module({"path": str(db), "scope": "all"})
+    assert reset["count"] == 30
+    restored = run_module({"path": str(db), "restore_from": reset["backup_path"]})
+    assert restored["count"] == 30 and sessions(db) == original, restored
+
+
+def _resetter(path: Path, batch: int, hook=None, undo_cls=None, pause: float | None = 0):
+    from ansible_collections.wabot.wasender.plugins.module_utils import _sessiondb as sdb, _sqlitedb, _undo
+
+    conn = _sqlitedb.connect(str(path), False, 5000)
+    undo = (undo_cls or _undo.UndoLog)(str(path.parent), path.name, {"engine": "sqlite", "database": str(path)})
+    return conn, undo, sqliteundo.UndoResetter(conn, str(path), sdb.Selection("all"), undo, batch_size=batch, batch_pause=pause, hook=hook)
+
+
+def test_scope_all_undo_holds_the_values_cleared_while_the_bot_writes_between_batches(tmp_path: Path) -> None:
+    """The undo lines are read beside the UPDATE on a second connection: they must be the rows as the UPDATE found
+    them, also when the bot changed rows of later windows (and set a new id in an earlier one) between batches."""
+    path = tmp_path / "whatsapp_bot.db"
+    seed(path, 300, lambda i: str(16500 + i) if i % 3 else None)
+    rowid_of = {uid: rowid for rowid, uid in sqlite3.connect(path).execute("SELECT rowid, id FROM users")}
+    by_rowid = {rowid: uid for uid, rowid in rowid_of.items()}
+    bot = sqlite3.connect(path, isolation_level=None, timeout=5)
+
+    def hook(event: str, info: dict) -> None:
+        if event == "committed" and info["batch"] == 1:
+            bot.execute("UPDATE users SET wasender_session_id = 'new-late', wasender_session_updated_at = 7 WHERE rowid = 250")  # held none
+            bot.execute("UPDATE users SET wasender_session_id = 'changed', wasender_session_updated_at = 8 WHERE rowid = 200")
+            bot.execute("UPDATE users SET wasender_session_id = 'new-early', wasender_session_updated_at = 9 WHERE rowid = 4")
+
+    conn, undo, resetter = _resetter(path, 50, hook)
+    outcome = resetter.run()
+    conn.close()
+    bot.close()
+    _header, lines = undo_lines(str(undo.path))
+    got = sorted((line["id"], line["wasender_session_id"], line["wasender_session_updated_at"]) for line in lines)
+    expected_ids = {by_rowid[r] for r in range(1, 301) if (r - 1) % 3 and r != 200} | {by_rowid[200], by_rowid[250]}
+    assert outcome.count == len(lines) == len(expected_ids) and {line[0] for line in got} == expected_ids
+    found = {line[0]: line[1:] for line in got}
+    assert found[by_rowid[250]] == ("new-late", 7) and found[by_rowid[200]] == ("changed", 8)
+    assert sessions(path)[by_rowid[4]] == ("new-early", 9)  # set after its window was done: kept, not in the undo file
+    assert by_rowid[4] not in found
+
+
+def test_a_failed_undo_write_rolls_the_batch_back(tmp_path: Path) -> None:
+    from ansible_collections.wabot.wasender.plugins.module_utils import _undo
+    from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+
+    class FullDisk(_undo.UndoLog):
+        def append_data(self, data: bytes, count: int) -> None:
+            if self.rows >= 100:
+                raise WabotError(f"cannot write the undo file {self.path}: No space left on device; the batch was not committed")
+            super().append_data(data, count)
+
+    path = tmp_path / "whatsapp_bot.db"
+    seed(path, 300, lambda i: str(16500 + i))
+    conn, undo, resetter = _resetter(path, 50, undo_cls=FullDisk)
+    with pytest.raises(WabotError, match="No space left on device; the batch was not committed"):
+        resetter.run()
+    conn.close()
+    assert resetter.outcome.count == 100 and undo.rows == 100  # the module reports these with the error
+    assert sum(sid is None for sid, _stamp in sessions(path).values()) == 100 and integrity(path) == ["ok"]
+
+
+def test_a_disagreement_between_the_undo_reader_and_the_update_rolls_the_batch_back(tmp_path: Path) -> None:
+    from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
+
+    path = tmp_path / "whatsapp_bot.db"
+    seed(path, 300, lambda i: str(16500 + i))
+    conn, _undo_log, resetter = _resetter(path, 50)
+    copy = resetter._copy_window  # pylint: disable=protected-access
+    resetter._copy_window = lambda low, high: copy(low, high) - (low > 100)  # pylint: disable=protected-access
+    with pytest.raises(WabotError, match=r"the undo file got 49 rows .* the UPDATE cleared 50; the batch was rolled back, 100 rows"):
+        resetter.run()
+    conn.close()
+    assert sum(sid is None for sid, _stamp in sessions(path).values()) == 100
+
+
+HOLDER = r"""
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("UPDATE users SET phone = 'x' WHERE rowid = 1")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+def test_writer_active_sees_another_process_inside_a_write_transaction(tmp_path: Path) -> None:
+    from ansible_collections.wabot.wasender.plugins.module_utils import _sqlitepeek
+
+    path = tmp_path / "whatsapp_bot.db"
+    seed(path, 3, lambda i: None)
+    assert _sqlitepeek.writer_active(str(path)) is False
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert _sqlitepeek.writer_active(str(path)) is True
+    finally:
+        holder.kill()
+        holder.wait(10)
+    assert _sqlitepeek.writer_active(str(path)) is False
+    counter = _sqlitepeek.change_counter(str(path))
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE users SET phone = 'y' WHERE rowid = 2")
+    conn.close()
+    assert _sqlitepeek.change_counter(str(path)) != counter
+
+
+def test_the_pause_waits_while_another_writer_is_inside_its_transaction(tmp_path: Path) -> None:
+    """A writer that got in during the pause but has not committed yet: the next batch waits in the pause for its
+    commit, instead of starting a read (which would hold the writer's commit up) or queueing for the lock."""
+    path = tmp_path / "whatsapp_bot.db"
+    seed(path, 300, lambda i: str(16500 + i))
+    holders: list[subprocess.Popen] = []
+
+    def hook(event: str, info: dict) -> None:
+        if event == "committed" and info["batch"] == 1:
+            holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), "0.4"], stdout=subprocess.PIPE, text=True)
+            holders.append(holder)
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+
+    conn, _undo_log, resetter = _resetter(path, 100, hook, pause=None)
+    try:
+        outcome = resetter.run()
+    finally:
+        conn.close()
+        for holder in holders:
+            holder.wait(10)
+    assert outcome.count == 300 and holders[0].returncode == 0
+    # The second batch asked for the lock only after the writer had committed: it did not queue behind it.
+    assert outcome.lock_wait_ms[1] < 100, outcome.lock_wait_ms
+
+
+def test_no_garbage_collection_pause_inside_a_batch(tmp_path: Path) -> None:
+    """A cyclic collection on a heap holding a million live ids takes tens of ms: never while a batch holds the lock."""
+    import gc
+
+    path = tmp_path / "whatsapp_bot.db"
+    seed(path, 300, lambda i: str(16500 + i))
+    seen: list[bool] = []
+    conn, _undo_log, resetter = _resetter(path, 100, lambda event, info: seen.append(gc.isenabled()))
+    assert gc.isenabled()
+    resetter.run()
+    conn.close()
+    assert seen and not any(seen) and gc.isenabled()
+
+
+def test_the_journal_is_kept_between_batches_and_gone_after_the_run(tmp_path: Path) -> None:
+    """PERSIST on the reset's connection only: between batches the journal stays (a zeroed header, not hot), other
+    connections stay in DELETE mode, and after the run no journal is left."""
+    path = tmp_path / "whatsapp_bot.db"
+    seed(path, 300, lambda i: str(16500 + i))
+    journal = Path(f"{path}-journal")
+    between: list[tuple[bool, bytes, str]] = []
+
+    def hook(event: str, info: dict) -> None:
+        if event == "committed" and info["batch"] == 1:
+            other = sqlite3.connect(path, isolation_level=None)
+            mode = other.execute("PRAGMA journal_mode").fetchone()[0]
+            other.close()
+            between.append((journal.exists(), journal.read_bytes()[:28] if journal.exists() else b"", mode))
+
+    conn, _undo_log, resetter = _resetter(path, 100, hook)
+    outcome = resetter.run()
+    assert outcome.count == 300 and between == [(True, bytes(28), "delete")]
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
+    assert not journal.exists() and integrity(path) == ["ok"]
