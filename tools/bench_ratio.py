@@ -17,6 +17,11 @@ back in this one process, so the ratio ours / baseline is comparable even on a b
       plugin runs are counted too, and a loop counts one per item. Target for the re-run: <= 1 per host. These runs
       are timed too, but -vvv slows them down: no ratio uses them.
 
+With ``--mitogen`` (``make bench`` sets it when the ``mitogen`` package is installed) P1 and P2 also run ours and the
+baselines under Mitogen's ``mitogen_linear`` strategy (README "Performance": an option, never required); those rows
+are reported beside the goals, without a target, by wall time (Mitogen's interpreters are not all waited-for children
+of ansible-playbook, so their CPU time may be missing from the CPU column).
+
 Every run is checked: our reset and the baseline reset must leave no stale session (fleet.status()), the baseline
 must report every stale user and hand out the QR codes, the health checks must find one stale user per host. A run
 that fails its check marks the goal failed (exit 1) and says why. Wall time and CPU time (ansible-playbook and
@@ -73,6 +78,7 @@ class Run:
     cpu_s: float = 0.0
     sim_cpu_s: float = 0.0
     verbose: bool = False
+    mitogen: bool = False
     ok: bool = False
     problems: list[str] = field(default_factory=list)
     modules_per_host: dict[str, Any] | None = None
@@ -89,6 +95,14 @@ def ansible_env() -> dict[str, str]:
     values["ANSIBLE_NOCOLOR"] = "1"
     values["ANSIBLE_KEEP_REMOTE_FILES"] = "0"
     return values
+
+
+def mitogen_env() -> dict[str, str]:
+    """Mitogen's linear strategy for one run (the strategy plugins of the installed ``ansible_mitogen`` package)."""
+    import ansible_mitogen  # pylint: disable=import-outside-toplevel  # optional: only with --mitogen
+
+    return {"ANSIBLE_STRATEGY_PLUGINS": os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy"),
+            "ANSIBLE_STRATEGY": "mitogen_linear"}
 
 
 def children_cpu() -> float:
@@ -167,7 +181,8 @@ def run_playbook(run: Run, fleet: Fleet, playbook: str, inventories: list[str], 
     if run.verbose:
         cmd.append("-vvv")
     sim0, cpu0, wall0 = simulator_cpu(fleet), children_cpu(), time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, env=ansible_env(), capture_output=True, text=True, check=False)
+    env = {**ansible_env(), **(mitogen_env() if run.mitogen else {})}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     run.wall_s = round(time.monotonic() - wall0, 2)
     run.cpu_s = round(children_cpu() - cpu0, 2)
     run.sim_cpu_s = round(simulator_cpu(fleet) - sim0, 2)
@@ -239,29 +254,31 @@ def run_baseline_reset(run: Run, fleet: Fleet, workdir: Path, out: Path) -> None
     finish(run)
 
 
-def bench_reset(hosts: int, tmp: Path, out: Path, rounds: int) -> tuple[list[Run], dict[str, float]]:
-    """P1: our reset and the baseline reset, each on a fresh fleet, ``rounds`` times (timed, no -vvv)."""
+def bench_reset(hosts: int, tmp: Path, out: Path, rounds: int, mitogen: bool) -> tuple[list[Run], dict[str, float]]:
+    """P1: our reset and the baseline reset, each on a fresh fleet, ``rounds`` times (timed, no -vvv); with ``mitogen``
+    both again under Mitogen."""
     runs: list[Run] = []
     starts: dict[str, float] = {}
     for attempt in range(1, rounds + 1):
         suffix = f" #{attempt}" if rounds > 1 else ""
-        workdir = tmp / f"p1-ours-{attempt}"
-        fleet, starts[f"ours{suffix}"] = start_fleet(workdir, hosts)
-        try:
-            run = Run("P1", f"ours: wabot.wasender.reset{suffix}", "wabot.wasender.reset", hosts)
-            run_playbook(run, fleet, "wabot.wasender.reset", [fleet.inventory_path], reset_extra(workdir), out)
-            check_no_stale(run, fleet)
-            runs.append(finish(run))
-        finally:
-            fleet.stop()
-        workdir = tmp / f"p1-base-{attempt}"
-        fleet, starts[f"baseline{suffix}"] = start_fleet(workdir, hosts)
-        try:
-            run = Run("P1", f"baseline: tools/baseline/reset.yml{suffix}", "tools/baseline/reset.yml", hosts)
-            run_baseline_reset(run, fleet, workdir, out)
-            runs.append(run)
-        finally:
-            fleet.stop()
+        for strategy in ("", "mitogen ")[:2 if mitogen else 1]:
+            workdir = tmp / f"p1-{strategy.strip() or 'linear'}-ours-{attempt}"
+            fleet, starts[f"{strategy}ours{suffix}"] = start_fleet(workdir, hosts)
+            try:
+                run = Run("P1", f"{strategy}ours: wabot.wasender.reset{suffix}", "wabot.wasender.reset", hosts, mitogen=bool(strategy))
+                run_playbook(run, fleet, "wabot.wasender.reset", [fleet.inventory_path], reset_extra(workdir), out)
+                check_no_stale(run, fleet)
+                runs.append(finish(run))
+            finally:
+                fleet.stop()
+            workdir = tmp / f"p1-{strategy.strip() or 'linear'}-base-{attempt}"
+            fleet, starts[f"{strategy}baseline{suffix}"] = start_fleet(workdir, hosts)
+            try:
+                run = Run("P1", f"{strategy}baseline: tools/baseline/reset.yml{suffix}", "tools/baseline/reset.yml", hosts, mitogen=bool(strategy))
+                run_baseline_reset(run, fleet, workdir, out)
+                runs.append(run)
+            finally:
+                fleet.stop()
     return runs, starts
 
 
@@ -310,8 +327,9 @@ def scan_waiting(fleet: Fleet) -> int:
     return count
 
 
-def bench_health(hosts: int, tmp: Path, out: Path, rounds: int) -> tuple[list[Run], dict[str, float]]:
-    """P2: ours and both baselines on one fresh fleet (read-only checks), ``rounds`` times in turn."""
+def bench_health(hosts: int, tmp: Path, out: Path, rounds: int, mitogen: bool) -> tuple[list[Run], dict[str, float]]:
+    """P2: ours and both baselines on one fresh fleet (read-only checks), ``rounds`` times in turn; with ``mitogen``
+    ours and the per-user baseline again under Mitogen."""
     runs: list[Run] = []
     workdir = tmp / "p2"
     fleet, start_s = start_fleet(workdir, hosts)
@@ -337,6 +355,17 @@ def bench_health(hosts: int, tmp: Path, out: Path, rounds: int) -> tuple[list[Ru
                        lambda d: d["counts"]["users"].get("stale") == hosts and d["counts"]["orphans"] == hosts,
                        f"expected {hosts} stale users and {hosts} orphans")
             runs.append(finish(run))
+            if not mitogen:
+                continue
+            run = Run("P2", f"mitogen ours: wabot.wasender.health{suffix}", "wabot.wasender.health", hosts, mitogen=True)
+            run_playbook(run, fleet, "wabot.wasender.health", [fleet.inventory_path], {"reports_dir": str(reports)}, out)
+            check_json(run, reports / "health.json", lambda d: d["by_status"].get("stale") == hosts, f"expected {hosts} stale hosts")
+            runs.append(finish(run))
+            run = Run("P2", f"mitogen baseline: tools/baseline/health.yml{suffix}", "tools/baseline/health.yml", hosts, mitogen=True)
+            run_playbook(run, fleet, str(BASELINE / "health.yml"), inv, {"baseline_report_dir": str(reports)}, out)
+            check_json(run, reports / "baseline-health.json", lambda d: d["counts"]["users"].get("stale") == hosts,
+                       f"expected {hosts} stale users")
+            runs.append(finish(run))
     finally:
         fleet.stop()
     return runs, {"ours+baselines": start_s}
@@ -344,7 +373,7 @@ def bench_health(hosts: int, tmp: Path, out: Path, rounds: int) -> tuple[list[Ru
 
 def median_of(runs: list[Run], goal: str, prefix: str, field_name: str) -> float | None:
     """Median of a field over the runs of a goal whose label starts with ``prefix``; None when there is none."""
-    values = [getattr(r, field_name) for r in runs if r.goal == goal and r.label.startswith(prefix)]
+    values = [getattr(r, field_name) for r in runs if r.goal == goal and r.label.startswith(prefix if ":" in prefix else prefix + ":")]
     return round(statistics.median(values), 2) if values else None
 
 
@@ -355,16 +384,22 @@ def ratios(runs: list[Run], p1_hosts: int, p2_hosts: int) -> list[dict[str, Any]
         ("P1 reset", p1_hosts, ("P1", "ours"), ("P1", "baseline: tools/baseline/reset.yml"), P1_TARGET),
         ("P2 health", p2_hosts, ("P2", "ours"), ("P2", "baseline: tools/baseline/health.yml"), P2_TARGET),
         ("P2 health (vs list baseline)", p2_hosts, ("P2", "ours"), ("P2", "baseline: tools/baseline/health_list.yml"), None),
+        ("P1 reset, both under Mitogen", p1_hosts, ("P1", "mitogen ours"), ("P1", "mitogen baseline: tools/baseline/reset.yml"), None),
+        ("P1 reset: ours under Mitogen vs the baseline without", p1_hosts, ("P1", "mitogen ours"), ("P1", "baseline: tools/baseline/reset.yml"), None),
+        ("P2 health, both under Mitogen", p2_hosts, ("P2", "mitogen ours"), ("P2", "mitogen baseline: tools/baseline/health.yml"), None),
+        ("P2 health: ours under Mitogen vs the baseline without", p2_hosts, ("P2", "mitogen ours"), ("P2", "baseline: tools/baseline/health.yml"), None),
     ):
         if not hosts:
             continue
+        if not any(r.goal == ours[0] and r.label.startswith(ours[1] + ":") for r in runs):
+            continue  # no Mitogen runs
         ours_wall, ours_cpu = median_of(runs, *ours, "wall_s"), median_of(runs, *ours, "cpu_s")
         base_wall, base_cpu = median_of(runs, *baseline, "wall_s"), median_of(runs, *baseline, "cpu_s")
-        valid = all(r.ok for r in runs if r.goal == ours[0] and (r.label.startswith(ours[1]) or r.label.startswith(baseline[1])))
+        valid = all(r.ok for r in runs if r.goal == ours[0] and (r.label.startswith(ours[1] + ":") or r.label.startswith(baseline[1])))
         ratio = round(ours_wall / base_wall, 3) if ours_wall and base_wall else None
         cpu_ratio = round(ours_cpu / base_cpu, 3) if ours_cpu and base_cpu else None
         rows.append({
-            "goal": goal, "hosts": hosts, "ours_wall_s": ours_wall, "ours_cpu_s": ours_cpu, "baseline": baseline[1].removeprefix("baseline: "),
+            "goal": goal, "hosts": hosts, "ours_wall_s": ours_wall, "ours_cpu_s": ours_cpu, "baseline": baseline[1].split(": ", 1)[-1],
             "baseline_wall_s": base_wall, "baseline_cpu_s": base_cpu, "ratio_wall": ratio, "ratio_cpu": cpu_ratio, "target": target,
             "met": None if target is None or ratio is None or not valid else ratio <= target, "runs_valid": valid,
         })
@@ -452,6 +487,7 @@ def main() -> int:
     parser.add_argument("--count-hosts", type=int, default=5, help="fleet size for the -vvv runs that count module executions (0: skip)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per playbook (medians are reported)")
     parser.add_argument("--out", default=str(REPO / "build" / "bench"), help="output directory")
+    parser.add_argument("--mitogen", action="store_true", help="P1 and P2 also under Mitogen's mitogen_linear strategy (reported, no target)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, on_sigterm)
     raise_fd_limit()
@@ -464,7 +500,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         if args.reset_hosts:
             print(f"== P1 reset, {args.reset_hosts} hosts", flush=True)
-            new_runs, start_s = bench_reset(args.reset_hosts, tmp, logs, args.repeat)
+            new_runs, start_s = bench_reset(args.reset_hosts, tmp, logs, args.repeat, args.mitogen)
             runs += new_runs
             starts["P1"] = start_s
         if args.count_hosts:
@@ -474,7 +510,7 @@ def main() -> int:
             starts["modules"] = start_s
         if args.health_hosts:
             print(f"== P2 health, {args.health_hosts} hosts", flush=True)
-            new_runs, start_s = bench_health(args.health_hosts, tmp, logs, args.repeat)
+            new_runs, start_s = bench_health(args.health_hosts, tmp, logs, args.repeat, args.mitogen)
             runs += new_runs
             starts["P2"] = start_s
     meta = {"cpus": os.cpu_count(), "forks": forks(), "repeat": args.repeat, "fleet_start_s": starts,
