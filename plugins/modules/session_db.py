@@ -20,12 +20,15 @@ description:
   - Before any write the file is validated (it exists, is a SQLite database, and its C(users) table has the columns C(id),
     C(email), C(wasender_session_id), C(wasender_session_updated_at)); every failure is reported clearly and nothing is changed.
     With O(backup_method=copy) the whole file must also pass C(PRAGMA quick_check) first.
-  - "The way back on SQLite (O(backup_method)): V(undo) (the default) appends, inside each batch's write transaction and after
-    the rows are read under the lock, exactly the rows about to change (user id, email, session id and C(wasender_session_updated_at)
+  - "The way back on SQLite (O(backup_method)): V(undo) (the default) appends, inside each batch's write transaction and from
+    the rows as they are under the lock, exactly the rows that change (user id, email, session id and C(wasender_session_updated_at)
     as stored - epoch milliseconds or text) to an undo file C(<database file name>.<UTC timestamp>.undo.jsonl) (mode 0600, owner of the
-    database, in O(backup_dir)) and fsyncs it, then updates and commits. A crash before a commit leaves that batch's rows unchanged
-    and in the file (restoring them is harmless). Nothing reads the whole file under a read lock, so the bot's commits are never
-    held up for long (in the default rollback-journal mode a reader blocks a writer's commit)."
+    database, in O(backup_dir)) and fsyncs it; the batch commits only after the fsync (the file is written in a second thread,
+    with O(scope=all) from a second read-only connection, while the C(UPDATE) runs). A crash before a commit leaves that batch's
+    rows unchanged and in the file (restoring them is harmless; a last line cut off by the crash is ignored). Nothing reads the
+    whole file under a read lock, so the bot's commits are never held up for long (in the default rollback-journal mode a reader
+    blocks a writer's commit). During the reset the module's own connection keeps its rollback journal between batches
+    (C(journal_mode=PERSIST) on that connection only; back to C(DELETE) at the end, which removes the file)."
   - "V(copy) takes a backup with SQLite's online backup API in one step (one read lock for the whole copy: seconds on millions of
     users), verified with C(PRAGMA integrity_check), mode 0600 and the owner of the database, after C(PRAGMA quick_check) of the
     whole file. Older backups (or undo files) are pruned to O(keep_backups). If the way back cannot be written, the module fails
@@ -148,8 +151,9 @@ options:
       - Defaults to C(20000) on SQLite with O(backup_method=undo), C(5000) with O(backup_method=copy), and C(1000) on PostgreSQL
         (where each changed row is a new row version with its index entries, so a batch holds the bot's rows longer).
       - With O(backup_method=undo) (O(scope=all) or V(stale)) each batch is the rows holding an id within at most O(batch_size)
-        consecutive rowids, read under the write lock; while O(batch_pause) is not set, that window starts at 4096 rowids,
-        doubles while a batch holds the lock under 35 ms and halves when one held it longer than about 60 ms (a slow or busy disk).
+        consecutive rowids, read under the write lock; while O(batch_pause) is not set, that window starts at 4096 rowids
+        and is then sized to hold the lock about 40 ms at the last batch's cost per row (at most halved or doubled from one
+        batch to the next, so a slow or busy disk shrinks it).
       - A reset of up to O(batch_size) rows is one transaction (all or nothing). A larger one commits batch by batch,
         each batch at most O(batch_size) rows lying within O(batch_size) consecutive rows of the table, so that also
         scattered (stale) users dirty few pages per batch and the write lock is held briefly.
@@ -160,7 +164,8 @@ options:
       - Not set - V(0.02) with O(backup_method=copy) and on PostgreSQL. With O(backup_method=undo) the pause follows SQLite's
         default busy handler (used by the bot's node-sqlite3) - it lasts until another connection committed (the database's
         change counter moved) or, at most, until a writer that has waited since the batch began has retried (5-105 ms, by how
-        long the batch held the lock).
+        long the batch held the lock); in both cases also while another process is inside a write transaction (at most
+        O(busy_timeout)), so that the next batch's reads do not hold up its commit.
     type: float
   busy_timeout:
     description:
