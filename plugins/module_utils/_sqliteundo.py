@@ -84,13 +84,17 @@ def has_json(conn: sqlite3.Connection) -> bool:
 
 class _Beside:
     """A call run in a second thread beside the batch's UPDATE (``os.write``, ``os.fsync`` and SQLite's statements
-    release the GIL, so both run at once on two cores)."""
+    release the GIL, so both run at once on two cores); with ``inline`` it runs at once, in this thread."""
 
-    def __init__(self, work: t.Callable[..., t.Any], *args: t.Any) -> None:
+    def __init__(self, work: t.Callable[..., t.Any], *args: t.Any, inline: bool = False) -> None:
         self._value: t.Any = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(work, args), name="wabot-undo", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if inline:
+            self._run(work, args)  # the same call, without a second thread: join() and result() return at once
+        else:
+            self._thread = threading.Thread(target=self._run, args=(work, args), name="wabot-undo", daemon=True)
+            self._thread.start()
 
     def _run(self, work: t.Callable[..., t.Any], args: tuple[t.Any, ...]) -> None:
         try:
@@ -100,11 +104,12 @@ class _Beside:
 
     def join(self) -> None:
         """Wait for the call to end, whatever its outcome (on the way out of a failed batch)."""
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
 
     def result(self) -> t.Any:
         """Wait for the call; its value, or its exception raised here."""
-        self._thread.join()
+        self.join()
         if self._error is not None:
             raise self._error
         return self._value
@@ -316,7 +321,8 @@ class UndoResetter:
         if room != 0:  # only the first report_limit rows become Python objects, for the report
             query = f"SELECT {_COLUMNS} FROM {TABLE} WHERE rowid BETWEEN ? AND ? AND wasender_session_id IS NOT NULL ORDER BY rowid LIMIT ?"  # nosec
             shown = self.conn.execute(query, (low, high, room)).fetchall()
-        copy = _Beside(self._copy_window, low, high) if self.undo is not None else None
+        # Two connections in two threads need a SQLite built thread-safe (sqlite3.threadsafety 0: read first, then update).
+        copy = _Beside(self._copy_window, low, high, inline=sqlite3.threadsafety == 0) if self.undo is not None else None
         try:
             cleared = self.conn.execute(
                 f"UPDATE {TABLE} SET wasender_session_id = NULL, wasender_session_updated_at = ?"  # nosec - constant identifiers

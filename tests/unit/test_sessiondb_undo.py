@@ -396,3 +396,26 @@ def test_the_journal_is_kept_between_batches_and_gone_after_the_run(tmp_path: Pa
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     conn.close()
     assert not journal.exists() and integrity(path) == ["ok"]
+
+
+def test_a_sqlite_built_without_threads_reads_the_undo_lines_before_the_update(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sqlite3.threadsafety 0 (SQLite built single-threaded): no second thread uses a connection; same undo file."""
+    import threading
+
+    path = tmp_path / "whatsapp_bot.db"
+    seed(path, 300, lambda i: str(16500 + i) if i % 4 else None)
+    before = sessions(path)
+    monkeypatch.setattr(sqliteundo.sqlite3, "threadsafety", 0)
+    conn, undo, resetter = _resetter(path, 100)
+    copy = resetter._copy_window  # pylint: disable=protected-access
+
+    def copy_here(low: int, high: int) -> int:
+        assert threading.current_thread() is threading.main_thread()
+        return copy(low, high)
+
+    resetter._copy_window = copy_here  # pylint: disable=protected-access
+    outcome = resetter.run()
+    conn.close()
+    _header, lines = undo_lines(str(undo.path))
+    assert outcome.count == len(lines) == sum(1 for sid, _stamp in before.values() if sid is not None)
+    assert sorted((line["id"], line["wasender_session_id"]) for line in lines) == sorted((uid, sid) for uid, (sid, _s) in before.items() if sid)
