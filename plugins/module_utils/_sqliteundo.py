@@ -147,7 +147,7 @@ class UndoResetter:
         self.busy_timeout = busy_timeout
         self.report_limit = report_limit
         self.hook = hook
-        # Automatic pacing starts small and doubles while batches are quick: the first batch's cost is unknown.
+        # Automatic pacing starts small (the first batch's cost is unknown), then sizes each window from the last batch.
         self.window = batch_size if batch_pause is not None else min(batch_size, FIRST_WINDOW)
         self.owed_pause = False
         self.sql_json = has_json(conn)
@@ -165,8 +165,9 @@ class UndoResetter:
         # cycles (reference counting frees its rows), so the collector is off until it ends.
         collecting = gc.isenabled()
         gc.disable()
-        journal = self._keep_journal()
+        journal: str | None = None
         try:
+            journal = self._keep_journal()
             if self.undo is not None and self.selection.scope == "all":
                 # The second connection that reads each window's undo lines while this one clears them (_clear_window).
                 self.reader = connect(self.path, True, self.busy_timeout)

@@ -419,3 +419,32 @@ def test_a_sqlite_built_without_threads_reads_the_undo_lines_before_the_update(t
     _header, lines = undo_lines(str(undo.path))
     assert outcome.count == len(lines) == sum(1 for sid, _stamp in before.values() if sid is not None)
     assert sorted((line["id"], line["wasender_session_id"]) for line in lines) == sorted((uid, sid) for uid, (sid, _s) in before.items() if sid)
+
+
+def test_a_database_in_wal_mode_is_reset_exactly_and_stays_in_wal_mode(tmp_path: Path) -> None:
+    """WAL (a database's own, persistent choice): the reader sees the last commit, never the UPDATE in flight; the
+    reset leaves the journal mode alone and the undo file restores exactly what it cleared."""
+    path = tmp_path / "whatsapp_bot.db"
+    seed(path, 300, lambda i: str(16500 + i) if i % 2 else None)
+    setup = sqlite3.connect(path, isolation_level=None)
+    assert setup.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
+    setup.close()
+    original = sessions(path)
+    bot = sqlite3.connect(path, isolation_level=None, timeout=5)
+
+    def hook(event: str, info: dict) -> None:
+        if event == "committed" and info["batch"] == 1:
+            bot.execute("UPDATE users SET wasender_session_id = 'late', wasender_session_updated_at = 3 WHERE rowid = 281")  # held none
+
+    conn, undo, resetter = _resetter(path, 60, hook)
+    outcome = resetter.run()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    bot.close()
+    _header, lines = undo_lines(str(undo.path))
+    assert outcome.count == len(lines) == 151 and ("late", 3) in {(line["wasender_session_id"], line["wasender_session_updated_at"]) for line in lines}
+    assert all(sid is None for sid, _stamp in sessions(path).values())
+    restored = run_module({"path": str(path), "restore_from": str(undo.path)})
+    assert restored["count"] == 151, restored
+    late_uid = next(line["id"] for line in lines if line["wasender_session_id"] == "late")
+    assert sessions(path) == {**original, late_uid: ("late", 3)} and integrity(path) == ["ok"]
