@@ -7,10 +7,11 @@ detect (``SessionInfo``, database mode) -> refuse before any write when the ids 
 reset has no phone number -> reset through the bot's API (``SessionManager``, method api) -> delete orphans
 (``OrphanPruner``, opt-in) -> ensure the new sessions (``SessionManager``) -> one hand-off poll (``HandoffPoll``).
 
-Two things can come between the reset and the new sessions, and then the procedure stops after the reset and says so
-(``deferred``): the bot's restart (role ``bot_service``) and the database reset (module ``session_db``, method db).
-The next invocation, with ``ensure_users``, starts at the orphans. On a host with nothing to reset nothing is deferred:
-a second, idempotent run is this one invocation.
+Two things can come between the reset and the new sessions, and then the procedure stops and says so (``deferred``):
+the database reset (module ``session_db``, method db: it stops after the detection, before any write) and the bot's
+restart (role ``bot_service``: it stops after the API reset and the orphans). The next invocation, with
+``ensure_users``, deletes the orphans (method db only: the database reset may have left new ones), ensures and hands
+over. On a host with nothing to reset nothing is deferred: a second, idempotent run is this one invocation.
 
 The result keeps one key per step, in the shape the reset playbook's report reads: ``info`` (session_info's result),
 ``reset_api`` and ``ensure`` (``results``: one entry per user, with ``item``), ``prune``, ``handoff`` (the poll; the

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ansible_collections.wabot.wasender.plugins.module_utils._dotenv import read_dotenv
 from ansible_collections.wabot.wasender.plugins.module_utils._errors import WabotError
 from ansible_collections.wabot.wasender.plugins.module_utils._http import HttpClient, Response
+from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import WASENDER_CONNECTED
 
 SESSION_NAME_PREFIX = "user-"
 
@@ -186,7 +187,7 @@ class WasenderClient:
             data = self._data(answer) or {}
             if data.get("qrCode"):
                 return str(data["qrCode"])
-            if str(data.get("status", "")).lower() == "connected":
+            if str(data.get("status", "")).lower() == WASENDER_CONNECTED:
                 return None
         response = self._call("GET", f"whatsapp-sessions/{sid}/qrcode", allow_404=True)
         data = (self._data(response) if response else None) or {}

@@ -13,8 +13,19 @@ from ansible.errors import AnsibleFilterError
 
 # HEALTH_ORDER: host classes, worst first (a host takes the worst class of its users); USER_CLASSES: a user's health.
 from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import (
+    BOT_DOWN,
+    EXPIRED,
+    FAILED,
     FINAL_OK_STATUSES,
     FINAL_SCAN_STATUSES,
+    HANDOFF_ERROR,
+    NEEDS_SCAN,
+    NO_RESULT,
+    OK,
+    STALE,
+    UNKNOWN,
+    WAITING_FOR_SCAN,
+    WOULD_RESET,
 )
 from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import HEALTH_CLASSES as USER_CLASSES
 from ansible_collections.wabot.wasender.plugins.module_utils._vocabulary import REPORT_ORDER as HEALTH_ORDER
@@ -36,7 +47,7 @@ def _sid(value):
 
 def _worst(classes):
     ranked = [c for c in HEALTH_ORDER if c in set(classes)]
-    return ranked[0] if ranked else "ok"
+    return ranked[0] if ranked else OK
 
 
 def _error_text(result):
@@ -126,7 +137,7 @@ def host_report(data):
             user = entry(row)
             if row.get("session_id"):
                 user["session_id"] = _sid(row.get("session_id"))
-            if row.get("status") and row.get("status") != "error":
+            if row.get("status") and row.get("status") != HANDOFF_ERROR:
                 user["status"] = row.get("status")
             if row.get("qr_file"):
                 user["qr_file"] = row.get("qr_file")
@@ -171,11 +182,11 @@ def host_report(data):
     if not error and user_errors:
         error = {"task": None, "message": "; ".join(user_errors)}
     if error:
-        status = "failed"
+        status = FAILED
     elif info and bot and bot.get("reachable") is False and playbook == "health":
-        status = "bot_down"
+        status = BOT_DOWN
     else:
-        status = _worst([u["final"] for u in rows]) if rows else "ok"
+        status = _worst([u["final"] for u in rows]) if rows else OK
 
     report = {
         "host": data["host"],
@@ -222,18 +233,18 @@ def _error(error):
 
 def _user_final(user, playbook, check_mode):
     if user.get("error"):
-        return "failed"
+        return FAILED
     before = user.get("health_before")
     if playbook == "health" or user.get("action") is None:
-        return before or "unknown"
+        return before or UNKNOWN
     if check_mode:
-        return "would_reset" if user["action"] == "reset" else (before or "unknown")
+        return WOULD_RESET if user["action"] == "reset" else (before or UNKNOWN)
     status = (user.get("status") or "").lower()
     if status in FINAL_OK_STATUSES:
-        return "ok"
+        return OK
     if status in FINAL_SCAN_STATUSES:
-        return "waiting_for_scan"
-    return "unknown"
+        return WAITING_FOR_SCAN
+    return UNKNOWN
 
 
 def fleet_report(host_reports, playbook="reset", hosts=None, generated_at=None, options=None):
@@ -251,14 +262,14 @@ def fleet_report(host_reports, playbook="reset", hosts=None, generated_at=None, 
     for name in names:
         rep = by_host.get(name)
         if rep is None:
-            rep = {"host": name, "playbook": playbook, "status": "no_result", "users": [], "orphans": [], "counts": {},
+            rep = {"host": name, "playbook": playbook, "status": NO_RESULT, "users": [], "orphans": [], "counts": {},
                    "error": {"task": None, "message": "no result: host unreachable, or not run (play aborted by max_fail_percentage)"}}
         entries.append(rep)
     by_status = {}
     for rep in entries:
         by_status[rep["status"]] = by_status.get(rep["status"], 0) + 1
     failed = [{"host": r["host"], "status": r["status"], "error": (r.get("error") or {}).get("message")}
-              for r in entries if r["status"] in ("failed", "no_result")]
+              for r in entries if r["status"] in (FAILED, NO_RESULT)]
     summary = {
         "playbook": playbook,
         "generated_at": generated_at,
@@ -276,7 +287,7 @@ def fleet_report(host_reports, playbook="reset", hosts=None, generated_at=None, 
         summary["orphans_deleted_total"] = sum(len(r.get("orphans_deleted") or []) for r in entries)
         summary["waiting_for_scan"] = [
             {"host": r["host"], "email": u.get("email"), "qr_file": u.get("qr_file")}
-            for r in entries for u in r.get("users") or [] if u.get("final") == "waiting_for_scan"
+            for r in entries for u in r.get("users") or [] if u.get("final") == WAITING_FOR_SCAN
         ]
     return summary
 
@@ -411,8 +422,8 @@ def fleet_table(summary):
             users = r.get("users") or []
             rows.append([
                 r["host"], r["status"], r.get("method") or "-", str(r.get("users_reset", 0)),
-                str(sum(1 for u in users if u.get("final") == "ok")),
-                str(sum(1 for u in users if u.get("final") in ("waiting_for_scan", "needs_scan"))),
+                str(sum(1 for u in users if u.get("final") == OK)),
+                str(sum(1 for u in users if u.get("final") in (WAITING_FOR_SCAN, NEEDS_SCAN))),
                 str(len(r.get("orphans") or [])),
             ] + ([str(len(r.get("orphans_deleted") or []))] if prune else []) + [_note(r)])
     else:
@@ -421,9 +432,9 @@ def fleet_table(summary):
         rows = []
         for r in hosts:
             c = r.get("counts") or {}
-            rows.append([r["host"], r["status"], str(c.get("ok", 0)), str(c.get("needs_scan", 0)), str(c.get("stale", 0))]
-                        + ([str(c.get("expired", 0))] if expired else [])
-                        + [str(c.get("unknown", 0)), str(c.get("orphans", 0)), _note(r)])
+            rows.append([r["host"], r["status"], str(c.get(OK, 0)), str(c.get(NEEDS_SCAN, 0)), str(c.get(STALE, 0))]
+                        + ([str(c.get(EXPIRED, 0))] if expired else [])
+                        + [str(c.get(UNKNOWN, 0)), str(c.get("orphans", 0)), _note(r)])
     widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header) - 1)]
     out = []
     for row in [header] + rows:
@@ -431,14 +442,14 @@ def fleet_table(summary):
     details = []
     for r in hosts:
         for u in r.get("users") or []:
-            if u.get("final") not in ("ok", None):
-                extra = f" QR: {u['qr_file']}" if u.get("qr_file") and u.get("final") == "waiting_for_scan" else ""
+            if u.get("final") not in (OK, None):
+                extra = f" QR: {u['qr_file']}" if u.get("qr_file") and u.get("final") == WAITING_FOR_SCAN else ""
                 sid = u.get("session_id") or u.get("previous_session_id") or "-"
                 details.append(f"  {r['host']}: {u.get('email')} {u.get('final')} (session {sid}){extra}")
     if details:
         out += ["", "Users needing attention:"] + details
     problems = [f"  {r['host']}: {_host_problem(r)}" for r in hosts
-                if r.get("status") in ("failed", "no_result") or r.get("judge_error")]
+                if r.get("status") in (FAILED, NO_RESULT) or r.get("judge_error")]
     problems = [line for line in problems if not line.endswith(": None")]
     if problems:
         out += ["", "Hosts failed or not judged:"] + [p.splitlines()[0] for p in problems]
@@ -453,7 +464,7 @@ def fleet_table(summary):
 
 def _expired_shown(summary):
     """Whether the health tables show an EXPIRED column: only when a host has sessions Wasender lists as expired."""
-    return any(int((r.get("counts") or {}).get("expired", 0) or 0) for r in summary.get("hosts") or [])
+    return any(int((r.get("counts") or {}).get(EXPIRED, 0) or 0) for r in summary.get("hosts") or [])
 
 
 def _prune_shown(summary):
