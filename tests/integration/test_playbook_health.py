@@ -24,6 +24,9 @@ def test_health_fails_on_stale_and_passes_after_reset(incident_fleet, tmp_path):
     assert run.rc == 2, run.explain()
     assert run.failed_hosts() == {"bot-b", "bot-c"}, run.explain()
     assert run.changed() == 0
+    # Besides session_info a host costs a task only when it fails: the reports and the verdict are made once, on the
+    # controller (run_once tasks count for the first host, bot-a).
+    assert {k: run.recap["bot-b"].get(k) for k in ("ok", "skipped", "failed")} == {"ok": 1, "skipped": 0, "failed": 1}, run.explain()
     # Read-only: no database byte, no file and no mutating call changed.
     after = snapshot(fleet)
     for name in fleet.hosts:
@@ -51,6 +54,7 @@ def test_health_fails_on_stale_and_passes_after_reset(incident_fleet, tmp_path):
     run = health(fleet, reports, fail_on=["stale", "needs_scan", "unknown"])
     assert run.rc == 0, run.explain()
     assert {h["host"]: h["status"] for h in read_json(reports / "health.json")["hosts"]} == {"bot-a": "ok", "bot-b": "ok", "bot-c": "ok"}
+    assert {k: run.recap["bot-c"].get(k) for k in ("ok", "skipped", "failed")} == {"ok": 1, "skipped": 0, "failed": 0}, run.explain()
     # Orphans are reported, and fail the run only when asked.
     assert health(fleet, reports, fail_on=["orphans"]).failed_hosts() == {"bot-c"}
 
