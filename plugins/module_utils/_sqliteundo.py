@@ -23,8 +23,9 @@ the write leaves a last line without its newline, which a restore ignores (its b
 
 Between two batches the run pauses just long enough for a writer waiting in SQLite's default busy handler (the bot's
 node-sqlite3 and Python's sqlite3 both use it) to wake up inside the pause, unless ``batch_pause`` fixes the pause; each
-window is sized to hold the lock about ``LOCK_TARGET_MS`` at the last batch's cost per row (a slow or busy disk
-shrinks it, at most by half a batch; it grows back at most twofold).
+window is sized to hold the lock about ``LOCK_TARGET_MS`` at the higher cost per row of the last two batches (a slow or
+busy disk shrinks it, at most by half a batch; it grows back at most twofold, and not on the strength of one fast
+batch).
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ BUSY_DELAYS_MS = (1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100)
 PAUSE_MARGIN_MS = 5.0
 # A batch should hold the write lock about this long. A writer waiting for a batch waits its hold, at most one step
 # of its busy handler and its own commit: a writer waiting since the start of a hold up to 53 ms gets in at 53 ms,
-# one waiting longer only at 78 ms; 40 ms leaves room for a slower batch.
-LOCK_TARGET_MS = 40.0
+# one waiting longer only at 78 ms, longer than 78 ms at 103 ms; 35 ms leaves room for a batch twice as slow.
+LOCK_TARGET_MS = 35.0
 MIN_WINDOW = 256
 CACHE_KIB = 32768
 FIRST_WINDOW = 4096
@@ -57,6 +58,19 @@ _ROW_JSON = (
     " 'wasender_session_updated_at', wasender_session_updated_at)"
 )
 _COLUMNS = "rowid, id, email, wasender_session_id, wasender_session_updated_at"
+
+
+def next_window(window: int, hold_ms: float, last_cost_ms: float | None, batch_size: int) -> tuple[int, float]:
+    """The next window (rowids) after a batch of ``window`` that held the lock ``hold_ms``, and this batch's cost per row.
+
+    Proportional: the next window should hold the lock LOCK_TARGET_MS at the higher cost per row of this batch and the
+    last (``last_cost_ms``), so one fast batch (pages cached, a quiet disk) does not size a window that the next, normal
+    batch holds twice as long. It changes by at most half or twofold, within [MIN_WINDOW, batch_size].
+    """
+    cost = hold_ms / max(window, 1)
+    basis = max(cost, last_cost_ms if last_cost_ms is not None else cost)
+    factor = min(2.0, max(0.5, LOCK_TARGET_MS / max(basis * window, 0.001)))
+    return min(batch_size, max(min(MIN_WINDOW, batch_size), int(window * factor))), cost
 
 
 def busy_pause(hold_ms: float) -> float:
@@ -149,6 +163,7 @@ class UndoResetter:
         self.hook = hook
         # Automatic pacing starts small (the first batch's cost is unknown), then sizes each window from the last batch.
         self.window = batch_size if batch_pause is not None else min(batch_size, FIRST_WINDOW)
+        self.row_cost_ms: float | None = None  # the last batch's lock hold per window row
         self.owed_pause = False
         self.sql_json = has_json(conn)
         # A window's pages fit in this connection's page cache: SQLite spills no dirty page (which costs a journal fsync)
@@ -305,9 +320,7 @@ class UndoResetter:
             self.outcome.count += count - len(shown)
             self.outcome.truncated = True
         if self.batch_pause is None and keys is None:
-            # Proportional: the next window should hold the lock LOCK_TARGET_MS at this batch's cost per row.
-            factor = min(2.0, max(0.5, LOCK_TARGET_MS / max(hold, 0.001)))
-            self.window = min(self.batch_size, max(min(MIN_WINDOW, self.batch_size), int(self.window * factor)))
+            self.window, self.row_cost_ms = next_window(self.window, hold, self.row_cost_ms, self.batch_size)
         self._emit("committed", rows=count, done=self.outcome.count, batch=self.outcome.batches)
 
     def _clear_window(self, low: int, high: int, room: int) -> tuple[int, list[tuple[t.Any, ...]]]:

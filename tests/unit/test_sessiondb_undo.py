@@ -448,3 +448,26 @@ def test_a_database_in_wal_mode_is_reset_exactly_and_stays_in_wal_mode(tmp_path:
     assert restored["count"] == 151, restored
     late_uid = next(line["id"] for line in lines if line["wasender_session_id"] == "late")
     assert sessions(path) == {**original, late_uid: ("late", 3)} and integrity(path) == ["ok"]
+
+
+def test_window_grows_only_on_two_fast_batches_and_shrinks_on_one_slow():
+    """The window controller: one fast batch (pages cached, a quiet disk) does not size a window that the next, normal
+    batch holds twice as long; a slow batch shrinks the window at once; the change is at most twofold."""
+    target = sqliteundo.LOCK_TARGET_MS
+    normal = target / 10000  # ms per row: a window of 10,000 rows holds the lock LOCK_TARGET_MS
+    # Steady state: the window stays.
+    window, cost = sqliteundo.next_window(10000, normal * 10000, normal, 20000)
+    assert window == 10000 and cost == normal
+    # One fast batch after a normal one: the window keeps the normal batch's size, not twice it.
+    window, cost = sqliteundo.next_window(10000, normal * 10000 / 2, normal, 20000)
+    assert window == 10000
+    # The second fast batch in a row: now it grows, at most twofold and within batch_size.
+    window, cost = sqliteundo.next_window(window, normal * window / 2, cost, 20000)
+    assert window == 20000
+    # A slow batch shrinks the window at once (at most by half).
+    window, cost = sqliteundo.next_window(20000, target * 1.6, normal / 2, 20000)
+    assert window == int(20000 / 1.6)
+    window = sqliteundo.next_window(20000, target * 4, normal / 2, 20000)[0]
+    assert window == 10000
+    # Never below MIN_WINDOW.
+    assert sqliteundo.next_window(300, 10_000.0, None, 20000)[0] == sqliteundo.MIN_WINDOW
