@@ -55,6 +55,7 @@ def test_health_fails_on_stale_and_passes_after_reset(incident_fleet, tmp_path):
     assert run.rc == 0, run.explain()
     assert {h["host"]: h["status"] for h in read_json(reports / "health.json")["hosts"]} == {"bot-a": "ok", "bot-b": "ok", "bot-c": "ok"}
     assert {k: run.recap["bot-c"].get(k) for k in ("ok", "skipped", "failed")} == {"ok": 1, "skipped": 0, "failed": 0}, run.explain()
+    assert "Could not match supplied host pattern" not in run.output, run.explain()
     # Orphans are reported, and fail the run only when asked.
     assert health(fleet, reports, fail_on=["orphans"]).failed_hosts() == {"bot-c"}
 
