@@ -61,7 +61,8 @@ def bot_status_of_wasender(status: t.Any) -> str:
 # - need_passkey: the phone must confirm the account's passkey (a new session would need the same): a human acts on
 #   the phone, it is never replaced.
 # logged_out and need_scan are the bot's ``qr``: its ensure connects such a session, a scan revives it.
-# connected: a live session (POST /whatsapp-sessions/{id}/connect answers it instead of a QR code).
+# connected: a live session; POST /whatsapp-sessions/{id}/connect answers {"status": "CONNECTED", ...} instead of a QR
+# code (contract section 2, connect; upper case there, hence compared lower-cased).
 WASENDER_CONNECTED = "connected"
 WASENDER_EXPIRED = "expired"
 WASENDER_NEED_PASSKEY = "need_passkey"
